@@ -1,0 +1,223 @@
+import { z } from 'zod';
+
+/** How a decision is answered while the database does not answer in time. */
+export type FailureMode = 'open' | 'closed';
+
+/** The service's whole configuration, read once from the environment and frozen. */
+export interface Config {
+  /** Interface the gRPC server binds. */
+  readonly host: string;
+  /** gRPC port; 0 picks a free one. */
+  readonly port: number;
+  /** External PostgreSQL; undefined starts the embedded server in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** Folder of the embedded PostgreSQL's data. */
+  readonly dataDir: string;
+  /** Bound on every database call on the decision path, in milliseconds. */
+  readonly dbTimeoutMs: number;
+  /** Answer while the database does not answer: open admits, closed denies. */
+  readonly failureMode: FailureMode;
+  /** IANA time zone that calendar periods (day, week, month) are aligned in. */
+  readonly timezone: string;
+  /** Host load sampling interval, in milliseconds. */
+  readonly loadIntervalMs: number;
+  /** Load thresholds of the throttle policy, in percent. */
+  readonly throttleThresholds: {
+    readonly slight: number;
+    readonly moderate: number;
+    readonly heavy: number;
+    readonly critical: number;
+  };
+  /** Port of the Prometheus metrics endpoint; 0 disables it. */
+  readonly metricsPort: number;
+  /** pino log level. */
+  readonly logLevel: string;
+  /** Connections in the database pool. */
+  readonly dbPoolSize: number;
+}
+
+interface Variable {
+  readonly name: string;
+  readonly default: string | undefined;
+  readonly description: string;
+  readonly schema: z.ZodType;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const percent = z.coerce.number().min(0).max(100);
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every variable the service reads, with its default; `--help` prints this table. */
+export const VARIABLES: readonly Variable[] = [
+  {
+    name: 'QUOTA_HOST',
+    default: '0.0.0.0',
+    description: 'gRPC bind address',
+    schema: z.string().min(1),
+  },
+  {
+    name: 'QUOTA_PORT',
+    default: '50051',
+    description: 'gRPC port (0 picks a free port)',
+    schema: port,
+  },
+  {
+    name: 'DATABASE_URL',
+    default: undefined,
+    description: 'PostgreSQL URL; unset runs an embedded PostgreSQL in QUOTA_DATA_DIR',
+    schema: z.url({
+      protocol: /^postgres(ql)?$/,
+      error: 'must be a postgres:// or postgresql:// URL',
+    }),
+  },
+  {
+    name: 'QUOTA_DATA_DIR',
+    default: './.data',
+    description: 'data folder of the embedded PostgreSQL',
+    schema: z.string().min(1),
+  },
+  {
+    name: 'QUOTA_DB_TIMEOUT_MS',
+    default: '250',
+    description: 'bound on each database call of a decision, ms',
+    schema: z.coerce.number().int().min(10).max(60000),
+  },
+  {
+    name: 'QUOTA_FAILURE_MODE',
+    default: 'open',
+    description: 'answer while the database does not answer: open (allow) | closed (deny)',
+    schema: z.enum(['open', 'closed']),
+  },
+  {
+    name: 'QUOTA_TIMEZONE',
+    default: 'UTC',
+    description: 'IANA time zone calendar periods align to',
+    schema: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Paris'),
+  },
+  {
+    name: 'QUOTA_LOAD_INTERVAL_MS',
+    default: '1000',
+    description: 'host load sampling interval, ms',
+    schema: z.coerce.number().int().min(100).max(600000),
+  },
+  {
+    name: 'QUOTA_THROTTLE_SLIGHT',
+    default: '70',
+    description: 'load % from which the throttle factor is 0.8',
+    schema: percent,
+  },
+  {
+    name: 'QUOTA_THROTTLE_MODERATE',
+    default: '80',
+    description: 'load % from which the factor is 0.6',
+    schema: percent,
+  },
+  {
+    name: 'QUOTA_THROTTLE_HEAVY',
+    default: '90',
+    description: 'load % from which the factor is 0.3',
+    schema: percent,
+  },
+  {
+    name: 'QUOTA_THROTTLE_CRITICAL',
+    default: '95',
+    description: 'load % above which the factor is 0',
+    schema: percent,
+  },
+  {
+    name: 'QUOTA_METRICS_PORT',
+    default: '9464',
+    description: 'Prometheus metrics port (0 disables)',
+    schema: port,
+  },
+  {
+    name: 'QUOTA_DB_POOL_SIZE',
+    default: '16',
+    description: 'connections in the database pool',
+    schema: z.coerce.number().int().min(2).max(500),
+  },
+  {
+    name: 'LOG_LEVEL',
+    default: 'info',
+    description: 'log level: fatal|error|warn|info|debug|trace|silent',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+];
+
+/** Thrown with one line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const values = new Map<string, unknown>();
+  const problems: string[] = [];
+  for (const v of VARIABLES) {
+    const raw = env[v.name];
+    const text = raw === undefined || raw === '' ? v.default : raw;
+    if (text === undefined) {
+      values.set(v.name, undefined);
+      continue;
+    }
+    const parsed = v.schema.safeParse(text);
+    if (parsed.success) values.set(v.name, parsed.data);
+    else
+      problems.push(
+        `${v.name}=${JSON.stringify(text)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      );
+  }
+  const get = <T>(name: string): T => values.get(name) as T;
+  const thresholds = {
+    slight: get<number>('QUOTA_THROTTLE_SLIGHT'),
+    moderate: get<number>('QUOTA_THROTTLE_MODERATE'),
+    heavy: get<number>('QUOTA_THROTTLE_HEAVY'),
+    critical: get<number>('QUOTA_THROTTLE_CRITICAL'),
+  };
+  if (
+    problems.length === 0 &&
+    !(
+      thresholds.slight < thresholds.moderate &&
+      thresholds.moderate < thresholds.heavy &&
+      thresholds.heavy < thresholds.critical
+    )
+  ) {
+    problems.push(
+      'QUOTA_THROTTLE_*: thresholds must increase: SLIGHT < MODERATE < HEAVY < CRITICAL',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    host: get<string>('QUOTA_HOST'),
+    port: get<number>('QUOTA_PORT'),
+    databaseUrl: get<string | undefined>('DATABASE_URL'),
+    dataDir: get<string>('QUOTA_DATA_DIR'),
+    dbTimeoutMs: get<number>('QUOTA_DB_TIMEOUT_MS'),
+    failureMode: get<FailureMode>('QUOTA_FAILURE_MODE'),
+    timezone: get<string>('QUOTA_TIMEZONE'),
+    loadIntervalMs: get<number>('QUOTA_LOAD_INTERVAL_MS'),
+    throttleThresholds: Object.freeze(thresholds),
+    metricsPort: get<number>('QUOTA_METRICS_PORT'),
+    logLevel: get<string>('LOG_LEVEL'),
+    dbPoolSize: get<number>('QUOTA_DB_POOL_SIZE'),
+  });
+}
+
+/** The environment table that `--help` prints. */
+export function describeVariables(): string {
+  const width = Math.max(...VARIABLES.map((v) => v.name.length));
+  return VARIABLES.map(
+    (v) => `  ${v.name.padEnd(width)}  ${v.description} (default: ${v.default ?? 'unset'})`,
+  ).join('\n');
+}

@@ -1,0 +1,96 @@
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { projectRoot } from '../projectRoot.js';
+import type { Logger } from '../log.js';
+import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+
+/** Names health answers for: the whole server ("") and each service. */
+const SERVICES = ['', 'quota.v1.QuotaService', 'quota.v1.AdminService'];
+
+export interface GrpcServerOptions {
+  readonly logger: Logger;
+  readonly quota: grpc.UntypedServiceImplementation;
+  readonly admin: grpc.UntypedServiceImplementation;
+  /** Called when shutdown starts, before draining: ends server streams so they do not hold it. */
+  readonly onShutdown?: () => void;
+}
+
+/**
+ * The grpc-js server: QuotaService, AdminService, grpc.health.v1.Health and server reflection
+ * (v1 and v1alpha, since grpcurl 1.8 speaks only v1alpha).
+ */
+export class GrpcServer {
+  private readonly server: grpc.Server;
+  private readonly health: HealthImplementation;
+  private serving = false;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.server = new grpc.Server({
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 1024 * 1024,
+    });
+    this.server.addService(QuotaServiceService, options.quota);
+    this.server.addService(AdminServiceService, options.admin);
+    this.health = new HealthImplementation(
+      Object.fromEntries(SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
+    );
+    this.health.addToServer(this.server);
+    // Reflection lists only the services in the definition it is given: ours and health.
+    const root = projectRoot();
+    const definition = protoLoader.loadSync(
+      ['quota/v1/quota_service.proto', 'quota/v1/admin_service.proto', healthProtoPath],
+      { includeDirs: [path.join(root, 'proto'), path.dirname(healthProtoPath)] },
+    );
+    new ReflectionService(definition).addToServer(this.server);
+  }
+
+  /** Binds and starts; resolves with the bound port (useful with port 0). */
+  listen(
+    host: string,
+    port: number,
+    credentials = grpc.ServerCredentials.createInsecure(),
+  ): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(
+        `${host.includes(':') ? `[${host}]` : host}:${port}`,
+        credentials,
+        (err, bound) => {
+          if (err) reject(err);
+          else resolve(bound);
+        },
+      );
+    });
+  }
+
+  /** Health of every service: SERVING only when the caller says the dependencies are fine. */
+  setServing(serving: boolean): void {
+    if (serving === this.serving) return;
+    this.serving = serving;
+    for (const s of SERVICES) this.health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    this.options.logger.info({ serving }, 'health changed');
+  }
+
+  /**
+   * NOT_SERVING first, so balancers stop sending; then streams end, new calls are refused,
+   * in-flight calls drain for up to `graceMs`, and whatever is left is cut.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.setServing(false);
+    this.options.onShutdown?.();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.options.logger.warn({ graceMs }, 'grace period over; cutting calls still in flight');
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

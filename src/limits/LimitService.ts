@@ -1,0 +1,79 @@
+import type { FailureMode } from '../config.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { LimitStore, ThrottleSource } from './ports.js';
+import type { RuleCache } from './RuleCache.js';
+import type { CheckLimitInput, CheckLimitResult, CounterRequest, LimitStatus } from './types.js';
+import { validateCheckLimit } from './validateCheckLimit.js';
+
+export interface LimitServiceOptions {
+  readonly failureMode: FailureMode;
+  readonly timezone: string;
+}
+
+/** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
+export class LimitService {
+  constructor(
+    private readonly rules: RuleCache,
+    private readonly store: LimitStore,
+    private readonly throttle: ThrottleSource,
+    private readonly options: LimitServiceOptions,
+  ) {}
+
+  async check(request: CheckLimitInput): Promise<CheckLimitResult> {
+    const input = validateCheckLimit(request);
+    const throttleFactor = this.throttle.factorFor(input.host);
+    // Sorted so that concurrent decisions lock counters in one order and never deadlock.
+    const matched = this.rules
+      .match(input)
+      .sort((a, b) => cmp(a.rule.name, b.rule.name) || cmp(a.key, b.key));
+    if (matched.length === 0) {
+      return { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor };
+    }
+    const counters: CounterRequest[] = matched.map(({ rule, key }) => ({
+      rule: rule.name,
+      key,
+      // A load-adaptive rule admits floor(limit x factor) while its host is loaded.
+      limit: rule.loadAdaptive ? Math.floor(rule.limit * throttleFactor) : rule.limit,
+      windowMs: rule.windowMs,
+      algorithm: rule.algorithm,
+      period: rule.period,
+      shadow: rule.shadow,
+    }));
+    let decision;
+    try {
+      decision = await this.store.check(
+        counters,
+        input.hits,
+        input.requestId ? `check_limit:${input.requestId}` : null,
+        this.options.timezone,
+      );
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return {
+        allowed: this.options.failureMode === 'open',
+        limits: [],
+        retryAfterMs: this.options.failureMode === 'open' ? null : 1000,
+        degraded: true,
+        throttleFactor,
+      };
+    }
+    // A replayed answer may name rules changed since; report the ones still known.
+    const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));
+    const limits: LimitStatus[] = [];
+    for (const l of decision.limits) {
+      const scope = scopes.get(l.rule);
+      if (scope) limits.push({ ...l, scope });
+    }
+    return {
+      allowed: decision.allowed,
+      limits,
+      retryAfterMs: decision.allowed ? null : Math.max(1, decision.retryAfterMs),
+      degraded: false,
+      throttleFactor,
+    };
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,39 @@
+import type { CounterDecision, CounterRequest, RateLimitRule, Scope } from './types.js';
+
+/**
+ * Persistence of rules. Implementations MUST be safe for concurrent use and throw
+ * NotFoundError for an unknown name, StoreUnavailableError when the store does not answer.
+ */
+export interface RuleStore {
+  list(scope?: Scope): Promise<RateLimitRule[]>;
+  /** Creates or replaces by name; counters of a rule whose counting changed are reset. */
+  upsert(rule: RateLimitRule): Promise<RateLimitRule>;
+  setEnabled(name: string, enabled: boolean): Promise<RateLimitRule>;
+  delete(name: string): Promise<void>;
+}
+
+/**
+ * The atomic decision over several counters: all are checked, and only if none that is not a
+ * shadow denies are all counted. MUST be atomic across every replica sharing the store, use the
+ * store's clock, and return the first answer again for a repeated idempotency key.
+ */
+export interface LimitStore {
+  check(
+    counters: readonly CounterRequest[],
+    hits: number,
+    idempotencyKey: string | null,
+    timezone: string,
+  ): Promise<CounterDecision>;
+}
+
+/** Notifications that a replica's caches are stale; `payload` names what changed. */
+export interface ChangeFeed {
+  onChange(listener: (payload: string) => void): void;
+  /** Called after the feed reconnects: changes may have been missed. */
+  onReconnect(listener: () => void): void;
+}
+
+/** The throttle factor of a host in [0, 1]; 1 for an unknown or empty host. */
+export interface ThrottleSource {
+  factorFor(host: string): number;
+}

@@ -1,0 +1,50 @@
+import { ValidationError } from '../errors.js';
+import type { RateLimitRule } from './types.js';
+import { SCOPES } from './types.js';
+
+const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const MAX_IDENTIFIER_BYTES = 256;
+
+/** Checks a rule from an admin write; throws ValidationError naming the field under `rule.`. */
+export function validateRule(rule: RateLimitRule): RateLimitRule {
+  if (rule.name === '') throw new ValidationError('rule.name', 'must not be empty');
+  if (!NAME.test(rule.name)) {
+    throw new ValidationError('rule.name', 'must be 1 to 128 characters of A-Z a-z 0-9 _ . : -');
+  }
+  if (!SCOPES.includes(rule.scope))
+    throw new ValidationError(
+      'rule.scope',
+      'must be one of SCOPE_IP, SCOPE_USER, SCOPE_API_KEY, SCOPE_RESOURCE',
+    );
+  const match = rule.match === '' ? '*' : rule.match;
+  if (Buffer.byteLength(match) > MAX_IDENTIFIER_BYTES) {
+    throw new ValidationError('rule.match', `must be at most ${MAX_IDENTIFIER_BYTES} bytes`);
+  }
+  if (!Number.isSafeInteger(rule.limit) || rule.limit < 1) {
+    throw new ValidationError('rule.limit', 'must be a whole number of at least 1');
+  }
+  if (rule.period !== null) {
+    if (rule.windowMs !== null)
+      throw new ValidationError('rule.window', 'must be unset when rule.period is set');
+    if (rule.algorithm === 'token_bucket') {
+      throw new ValidationError(
+        'rule.algorithm',
+        'a calendar period counts with a fixed or sliding window, not a token bucket',
+      );
+    }
+  } else {
+    if (rule.windowMs === null)
+      throw new ValidationError('rule.window', 'is required (or set rule.period)');
+    if (!Number.isFinite(rule.windowMs) || rule.windowMs < 1) {
+      throw new ValidationError('rule.window', 'must be a positive duration of at least 1 ms');
+    }
+    if (!Number.isInteger(rule.windowMs))
+      throw new ValidationError('rule.window', 'must be a whole number of milliseconds');
+  }
+  if (Buffer.byteLength(rule.description) > 1024) {
+    throw new ValidationError('rule.description', 'must be at most 1024 bytes');
+  }
+  // A calendar period always counts per calendar period, whatever window algorithm was named.
+  const algorithm = rule.period !== null ? 'fixed_window' : rule.algorithm;
+  return { ...rule, match, algorithm };
+}

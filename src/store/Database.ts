@@ -1,0 +1,189 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** Options of {@link Database}. */
+export interface DatabaseOptions {
+  readonly url: string;
+  /** Bound on a decision's query, including the wait for a pooled connection, in ms. */
+  readonly timeoutMs: number;
+  /** Bound on other queries (admin writes, listings), in ms. */
+  readonly slowTimeoutMs?: number;
+  readonly poolSize: number;
+  readonly logger: Logger;
+  /** Time between reachability probes while the database is down, in ms. @default 250 */
+  readonly probeIntervalMs?: number;
+}
+
+export interface QueryOptions {
+  /** Prepared-statement name: the hot path prepares once per connection. */
+  readonly name?: string;
+  /** Use the decision bound (timeoutMs) instead of the slower admin bound. */
+  readonly fast?: boolean;
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * The pool every store uses, with a breaker. A frozen server keeps sockets open, so nothing on
+ * the server side ever times out: each call is raced against a timer on this side, and after a
+ * timeout or connection failure every call fails at once (StoreUnavailableError) until a probe
+ * on a fresh connection gets an answer again. Emits 'down' and 'up'.
+ */
+export class Database extends EventEmitter {
+  readonly pool: pg.Pool;
+  private up = true;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly slowTimeoutMs: number;
+
+  constructor(private readonly options: DatabaseOptions) {
+    super();
+    this.slowTimeoutMs = options.slowTimeoutMs ?? Math.max(2000, options.timeoutMs * 4);
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: this.slowTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: 'quota-authority',
+    });
+    // An idle client whose server went away emits here; without a listener it would crash.
+    this.pool.on('error', (err) => options.logger.warn({ err }, 'idle database connection failed'));
+  }
+
+  /** Whether the last call or probe got an answer. */
+  get available(): boolean {
+    return this.up;
+  }
+
+  /** One statement, bounded; throws StoreUnavailableError when the database does not answer. */
+  async query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+    opts: QueryOptions = {},
+  ): Promise<pg.QueryResult<R>> {
+    const timeoutMs = opts.fast ? this.options.timeoutMs : this.slowTimeoutMs;
+    // pg reads query_timeout from the query config too; its types do not declare it there.
+    const config: pg.QueryConfig & { query_timeout: number } = {
+      text,
+      values,
+      name: opts.name,
+      query_timeout: timeoutMs,
+    };
+    return this.bounded(timeoutMs, () => this.pool.query<R>(config));
+  }
+
+  /** Runs `work` in one transaction on one connection, bounded by the slow timeout. */
+  async transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+    return this.bounded(this.slowTimeoutMs, async () => {
+      const client = await this.pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        broken = err;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release(broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
+      }
+    });
+  }
+
+  private async bounded<T>(timeoutMs: number, work: () => Promise<T>): Promise<T> {
+    if (!this.up) throw new StoreUnavailableError('database is not answering');
+    let timer: NodeJS.Timeout | undefined;
+    const pending = work();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`database did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    // The losing promise still settles later; keep its rejection from going unhandled.
+    pending.catch(() => undefined);
+    try {
+      return await Promise.race([pending, timeout]);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        this.markDown(err);
+        throw err;
+      }
+      if (err instanceof Error && isConnectivityError(err)) {
+        const unavailable = new StoreUnavailableError(`database unreachable: ${err.message}`, {
+          cause: err,
+        });
+        this.markDown(unavailable);
+        throw unavailable;
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private markDown(err: Error): void {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.options.logger.error(
+      { err: err.message },
+      'database not answering: failure mode in force',
+    );
+    this.emit('down');
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.closed) return;
+    this.probeTimer = setTimeout(() => void this.probe(), this.options.probeIntervalMs ?? 250);
+  }
+
+  /** Probes on a fresh connection: pooled ones may be stuck behind a frozen server. */
+  private async probe(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: 1000,
+      query_timeout: 1000,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      if (this.closed) return;
+      this.up = true;
+      this.options.logger.info('database answering again');
+      this.emit('up');
+    } catch {
+      this.scheduleProbe();
+    } finally {
+      void client.end().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.probeTimer);
+    await this.pool.end();
+  }
+}
+
+/** Errors that mean "no answer from the server", as opposed to an answer that is an error. */
+export function isConnectivityError(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
+    if (code.startsWith('08') || code.startsWith('57P0')) return true;
+    if (
+      ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(
+        code,
+      )
+    ) {
+      return true;
+    }
+  }
+  return /timeout|terminated|Connection terminated|not queryable/i.test(err.message);
+}

