@@ -1,0 +1,35 @@
+import { connect, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { startApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+
+/** A real server on 127.0.0.1:0 against `databaseUrl`, and a client connected to it. */
+export interface TestServer {
+  readonly app: App;
+  readonly client: QuotaConnection;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(databaseUrl: string, env: Record<string, string> = {}): Promise<TestServer> {
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    QUOTA_HOST: '127.0.0.1',
+    QUOTA_PORT: '0',
+    QUOTA_METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const app = await startApp(config, silentLogger());
+  const address = `127.0.0.1:${app.port}`;
+  const client = connect(address);
+  return {
+    app,
+    client,
+    address,
+    async stop() {
+      client.close();
+      await app.stop(1000);
+    },
+  };
+}
