@@ -61,6 +61,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       logger,
     });
     cleanups.push(() => db.close());
+    await db.warm();
     const feed = new PgChangeFeed(url, ['quota_config'], logger);
     await feed.start();
     cleanups.push(() => feed.stop());

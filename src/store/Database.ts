@@ -37,6 +37,7 @@ export class Database extends EventEmitter {
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly slowTimeoutMs: number;
+  private lastAnswerAt = performance.now();
 
   constructor(private readonly options: DatabaseOptions) {
     super();
@@ -50,6 +51,15 @@ export class Database extends EventEmitter {
     });
     // An idle client whose server went away emits here; without a listener it would crash.
     this.pool.on('error', (err) => options.logger.warn({ err }, 'idle database connection failed'));
+  }
+
+  /**
+   * Opens `count` connections now, so that the first burst of decisions does not pay for
+   * connection set-up and authentication within its timeout.
+   */
+  async warm(count = this.options.poolSize): Promise<void> {
+    const clients = await Promise.all(Array.from({ length: count }, () => this.pool.connect()));
+    for (const c of clients) c.release();
   }
 
   /** Whether the last call or probe got an answer. */
@@ -107,10 +117,14 @@ export class Database extends EventEmitter {
     // The losing promise still settles later; keep its rejection from going unhandled.
     pending.catch(() => undefined);
     try {
-      return await Promise.race([pending, timeout]);
+      const result = await Promise.race([pending, timeout]);
+      this.lastAnswerAt = performance.now();
+      return result;
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
-        this.markDown(err);
+        // A call can time out behind a busy pool while the server answers others: only when
+        // nothing at all was answered for a whole timeout is the database taken as down.
+        if (performance.now() - this.lastAnswerAt >= timeoutMs) this.markDown(err);
         throw err;
       }
       if (err instanceof Error && isConnectivityError(err)) {
@@ -155,6 +169,7 @@ export class Database extends EventEmitter {
       await client.query('SELECT 1');
       if (this.closed) return;
       this.up = true;
+      this.lastAnswerAt = performance.now();
       this.options.logger.info('database answering again');
       this.emit('up');
     } catch {

@@ -14,7 +14,8 @@ import { startTestServer, type TestServer } from '../support/testServer.js';
 let db: TestDatabase;
 let server: TestServer;
 
-const ms = (d: { seconds: number; nanos: number } | undefined) => (d ? d.seconds * 1000 + d.nanos / 1e6 : 0);
+const ms = (d: { seconds: number; nanos: number } | undefined) =>
+  d ? d.seconds * 1000 + d.nanos / 1e6 : 0;
 const req = (r: Partial<CheckLimitRequest>): CheckLimitRequest => ({
   ip: '',
   userId: '',
@@ -55,7 +56,8 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  for (const r of (await server.client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED })).rules) {
+  for (const r of (await server.client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }))
+    .rules) {
     await server.client.admin.deleteRateLimitRule({ name: r.name });
   }
 });
@@ -64,13 +66,21 @@ describe('CheckLimit', () => {
   it('admits 5 calls of a 5 per 60 s user rule and denies the 6th with remaining 0 and retry_after', async () => {
     await upsert({ name: 'user-5', scope: Scope.SCOPE_USER, limit: 5 });
     const answers = [];
-    for (let i = 0; i < 6; i++) answers.push(await server.client.quota.checkLimit(req({ userId: 'alice' })));
+    for (let i = 0; i < 6; i++)
+      answers.push(await server.client.quota.checkLimit(req({ userId: 'alice' })));
     expect(answers.slice(0, 5).every((a) => a.allowed)).toBe(true);
     expect(answers.slice(0, 5).map((a) => a.limits[0]?.remaining)).toEqual([4, 3, 2, 1, 0]);
     const sixth = answers[5]!;
     expect(sixth.allowed).toBe(false);
     expect(sixth.degraded).toBe(false);
-    expect(sixth.limits[0]).toMatchObject({ rule: 'user-5', scope: Scope.SCOPE_USER, key: 'alice', limit: 5, remaining: 0, exceeded: true });
+    expect(sixth.limits[0]).toMatchObject({
+      rule: 'user-5',
+      scope: Scope.SCOPE_USER,
+      key: 'alice',
+      limit: 5,
+      remaining: 0,
+      exceeded: true,
+    });
     expect(ms(sixth.retryAfter)).toBeGreaterThan(0);
     expect(ms(sixth.retryAfter)).toBeLessThanOrEqual(120_000);
     expect(ms(sixth.limits[0]!.window)).toBe(60_000);
@@ -80,7 +90,8 @@ describe('CheckLimit', () => {
     await upsert({ name: 'user-default', scope: Scope.SCOPE_USER, limit: 5 });
     await upsert({ name: 'user-vip', scope: Scope.SCOPE_USER, match: 'vip', limit: 2 });
     const vip = [];
-    for (let i = 0; i < 3; i++) vip.push(await server.client.quota.checkLimit(req({ userId: 'vip' })));
+    for (let i = 0; i < 3; i++)
+      vip.push(await server.client.quota.checkLimit(req({ userId: 'vip' })));
     expect(vip.map((a) => a.allowed)).toEqual([true, true, false]);
     expect(vip.every((a) => a.limits.length === 1 && a.limits[0]!.rule === 'user-vip')).toBe(true);
     const other = await server.client.quota.checkLimit(req({ userId: 'bob' }));
@@ -90,7 +101,8 @@ describe('CheckLimit', () => {
   it('counts a shadow rule but never denies by it', async () => {
     await upsert({ name: 'shadow-1', scope: Scope.SCOPE_IP, limit: 1, shadow: true });
     const answers = [];
-    for (let i = 0; i < 3; i++) answers.push(await server.client.quota.checkLimit(req({ ip: '10.0.0.1' })));
+    for (let i = 0; i < 3; i++)
+      answers.push(await server.client.quota.checkLimit(req({ ip: '10.0.0.1' })));
     expect(answers.map((a) => a.allowed)).toEqual([true, true, true]);
     expect(answers.map((a) => a.limits[0]!.exceeded)).toEqual([false, true, true]);
     expect(answers.every((a) => a.limits[0]!.shadow)).toBe(true);
@@ -111,9 +123,15 @@ describe('CheckLimit', () => {
 
   it('applies several windows of one scope, all of which must admit', async () => {
     await upsert({ name: 'key-per-min', scope: Scope.SCOPE_API_KEY, limit: 3 });
-    await upsert({ name: 'key-per-hour', scope: Scope.SCOPE_API_KEY, limit: 2, window: { seconds: 3600, nanos: 0 } });
+    await upsert({
+      name: 'key-per-hour',
+      scope: Scope.SCOPE_API_KEY,
+      limit: 2,
+      window: { seconds: 3600, nanos: 0 },
+    });
     const answers = [];
-    for (let i = 0; i < 3; i++) answers.push(await server.client.quota.checkLimit(req({ apiKey: 'k1' })));
+    for (let i = 0; i < 3; i++)
+      answers.push(await server.client.quota.checkLimit(req({ apiKey: 'k1' })));
     expect(answers.map((a) => a.allowed)).toEqual([true, true, false]);
     expect(answers[2]!.limits.map((l) => [l.rule, l.exceeded])).toEqual([
       ['key-per-hour', true],
@@ -128,7 +146,9 @@ describe('CheckLimit', () => {
     expect(retry).toEqual(first);
     const next = await server.client.quota.checkLimit(req({ userId: 'dave', requestId: 'r-2' }));
     expect(next.limits[0]!.remaining).toBe(3);
-    const rows = await db.query<{ curr: string }>(`SELECT curr FROM rate_limit_counters WHERE rule = 'user-5' AND key = 'dave'`);
+    const rows = await db.query<{ curr: string }>(
+      `SELECT curr FROM rate_limit_counters WHERE rule = 'user-5' AND key = 'dave'`,
+    );
     expect(Number(rows.rows[0]!.curr)).toBe(2);
   });
 
@@ -143,7 +163,13 @@ describe('CheckLimit', () => {
   });
 
   it('resets a fixed window at its boundary', async () => {
-    await upsert({ name: 'fixed', scope: Scope.SCOPE_USER, limit: 2, window: { seconds: 1, nanos: 0 }, algorithm: Algorithm.ALGORITHM_FIXED_WINDOW });
+    await upsert({
+      name: 'fixed',
+      scope: Scope.SCOPE_USER,
+      limit: 2,
+      window: { seconds: 1, nanos: 0 },
+      algorithm: Algorithm.ALGORITHM_FIXED_WINDOW,
+    });
     // Start just after a boundary so that two calls land in one window.
     await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
     const a = await server.client.quota.checkLimit(req({ userId: 'erin' }));
@@ -156,9 +182,16 @@ describe('CheckLimit', () => {
   });
 
   it('lets a token bucket burst to its limit and refill at limit per window', async () => {
-    await upsert({ name: 'bucket', scope: Scope.SCOPE_USER, limit: 5, window: { seconds: 1, nanos: 0 }, algorithm: Algorithm.ALGORITHM_TOKEN_BUCKET });
+    await upsert({
+      name: 'bucket',
+      scope: Scope.SCOPE_USER,
+      limit: 5,
+      window: { seconds: 1, nanos: 0 },
+      algorithm: Algorithm.ALGORITHM_TOKEN_BUCKET,
+    });
     const burst = [];
-    for (let i = 0; i < 6; i++) burst.push((await server.client.quota.checkLimit(req({ userId: 'fay' }))).allowed);
+    for (let i = 0; i < 6; i++)
+      burst.push((await server.client.quota.checkLimit(req({ userId: 'fay' }))).allowed);
     expect(burst).toEqual([true, true, true, true, true, false]);
     // One token comes back every 200 ms.
     await new Promise((r) => setTimeout(r, 250));
@@ -167,7 +200,13 @@ describe('CheckLimit', () => {
   });
 
   it('counts a daily period rule until the next local midnight', async () => {
-    await upsert({ name: 'daily', scope: Scope.SCOPE_API_KEY, limit: 2, window: undefined, period: Period.PERIOD_DAILY });
+    await upsert({
+      name: 'daily',
+      scope: Scope.SCOPE_API_KEY,
+      limit: 2,
+      window: undefined,
+      period: Period.PERIOD_DAILY,
+    });
     const a = await server.client.quota.checkLimit(req({ apiKey: 'daily-key' }));
     expect(a.allowed).toBe(true);
     const now = new Date();
@@ -183,31 +222,72 @@ describe('CheckLimit', () => {
 
   it('answers INVALID_ARGUMENT naming the field for bad requests, and writes nothing', async () => {
     await upsert({ name: 'user-5', scope: Scope.SCOPE_USER, limit: 5 });
-    const before = await db.query<{ n: string }>('SELECT (SELECT count(*) FROM rate_limit_rules) + (SELECT count(*) FROM rate_limit_counters) AS n');
+    const before = await db.query<{ n: string }>(
+      'SELECT (SELECT count(*) FROM rate_limit_rules) + (SELECT count(*) FROM rate_limit_counters) AS n',
+    );
     await expectInvalid(server.client.quota.checkLimit(req({})), 'user_id');
-    await expectInvalid(server.client.quota.checkLimit(req({ userId: 'x'.repeat(257) })), 'user_id');
-    await expectInvalid(server.client.quota.checkLimit(req({ ip: '1.2.3.4', apiKey: 'é'.repeat(129) })), 'api_key');
+    await expectInvalid(
+      server.client.quota.checkLimit(req({ userId: 'x'.repeat(257) })),
+      'user_id',
+    );
+    await expectInvalid(
+      server.client.quota.checkLimit(req({ ip: '1.2.3.4', apiKey: 'é'.repeat(129) })),
+      'api_key',
+    );
     await expectInvalid(upsert({ name: '', scope: Scope.SCOPE_USER, limit: 1 }), 'rule.name');
-    await expectInvalid(upsert({ name: 'zero', scope: Scope.SCOPE_USER, limit: 1, window: { seconds: 0, nanos: 0 } }), 'rule.window');
-    await expectInvalid(upsert({ name: 'no-scope', scope: Scope.SCOPE_UNSPECIFIED, limit: 1 }), 'rule.scope');
+    await expectInvalid(
+      upsert({ name: 'zero', scope: Scope.SCOPE_USER, limit: 1, window: { seconds: 0, nanos: 0 } }),
+      'rule.window',
+    );
+    await expectInvalid(
+      upsert({ name: 'no-scope', scope: Scope.SCOPE_UNSPECIFIED, limit: 1 }),
+      'rule.scope',
+    );
     await expectInvalid(upsert({ name: 'bad-scope', scope: 9 as Scope, limit: 1 }), 'rule.scope');
-    await expectInvalid(upsert({ name: 'bad-algo', scope: Scope.SCOPE_USER, limit: 1, algorithm: 7 as Algorithm }), 'rule.algorithm');
-    await expectInvalid(upsert({ name: 'no-limit', scope: Scope.SCOPE_USER, limit: 0 }), 'rule.limit');
-    const after = await db.query<{ n: string }>('SELECT (SELECT count(*) FROM rate_limit_rules) + (SELECT count(*) FROM rate_limit_counters) AS n');
+    await expectInvalid(
+      upsert({ name: 'bad-algo', scope: Scope.SCOPE_USER, limit: 1, algorithm: 7 as Algorithm }),
+      'rule.algorithm',
+    );
+    await expectInvalid(
+      upsert({ name: 'no-limit', scope: Scope.SCOPE_USER, limit: 0 }),
+      'rule.limit',
+    );
+    const after = await db.query<{ n: string }>(
+      'SELECT (SELECT count(*) FROM rate_limit_rules) + (SELECT count(*) FROM rate_limit_counters) AS n',
+    );
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
 
 describe('AdminService rules', () => {
   it('upserts, lists, disables and deletes a rule', async () => {
-    const stored = await upsert({ name: 'r1', scope: Scope.SCOPE_IP, limit: 10, description: 'ten' });
-    expect(stored.rule).toMatchObject({ name: 'r1', enabled: true, algorithm: Algorithm.ALGORITHM_SLIDING_WINDOW, match: '*' });
-    expect((await server.client.admin.listRateLimitRules({ scope: Scope.SCOPE_IP })).rules.map((r) => r.name)).toEqual(['r1']);
-    const disabled = await server.client.admin.setRateLimitRuleEnabled({ name: 'r1', enabled: false });
+    const stored = await upsert({
+      name: 'r1',
+      scope: Scope.SCOPE_IP,
+      limit: 10,
+      description: 'ten',
+    });
+    expect(stored.rule).toMatchObject({
+      name: 'r1',
+      enabled: true,
+      algorithm: Algorithm.ALGORITHM_SLIDING_WINDOW,
+      match: '*',
+    });
+    expect(
+      (await server.client.admin.listRateLimitRules({ scope: Scope.SCOPE_IP })).rules.map(
+        (r) => r.name,
+      ),
+    ).toEqual(['r1']);
+    const disabled = await server.client.admin.setRateLimitRuleEnabled({
+      name: 'r1',
+      enabled: false,
+    });
     expect(disabled.rule!.enabled).toBe(false);
     expect((await server.client.quota.checkLimit(req({ ip: '10.1.1.1' }))).limits).toEqual([]);
     await server.client.admin.deleteRateLimitRule({ name: 'r1' });
-    const missing = await server.client.admin.deleteRateLimitRule({ name: 'r1' }).catch((e: QuotaCallError) => e);
+    const missing = await server.client.admin
+      .deleteRateLimitRule({ name: 'r1' })
+      .catch((e: QuotaCallError) => e);
     expect((missing as QuotaCallError).code).toBe(status.NOT_FOUND);
   });
 });

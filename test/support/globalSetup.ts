@@ -5,7 +5,10 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { silentLogger } from '../../src/log.js';
 import { migrate } from '../../src/store/migrate.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/store/startEmbeddedPostgres.js';
+import {
+  startEmbeddedPostgres,
+  type EmbeddedDatabase,
+} from '../../src/store/startEmbeddedPostgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

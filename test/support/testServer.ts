@@ -11,7 +11,10 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(databaseUrl: string, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<TestServer> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     QUOTA_HOST: '127.0.0.1',
