@@ -59,7 +59,7 @@ function listServices(address: string, version: 'v1' | 'v1alpha'): Promise<strin
   return new Promise((resolve, reject) => {
     const stream = client.serverReflectionInfo();
     stream.on('data', (res) => {
-      resolve((res.listServicesResponse?.service ?? []).map((s) => s.name));
+      resolve((res.listServicesResponse?.service ?? []).map((s: { name: string }) => s.name));
       stream.end();
       client.close();
     });
