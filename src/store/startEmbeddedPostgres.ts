@@ -86,7 +86,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // A failed start rejects with undefined; the reason is only in the server's own output.
     throw new Error(
       `embedded PostgreSQL failed to start in ${clusterDir}: ${err instanceof Error ? err.message : ''}\n${lines.slice(-10).join('\n')}`,
-    , { cause: err });
+      { cause: err },
+    );
   }
   const adminUrl = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   if (fresh) await pg.createDatabase(database);
