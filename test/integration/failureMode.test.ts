@@ -1,0 +1,122 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { silentLogger } from '../../src/log.js';
+import { migrate } from '../../src/store/migrate.js';
+import {
+  startEmbeddedPostgres,
+  type EmbeddedDatabase,
+} from '../../src/store/startEmbeddedPostgres.js';
+import { startTestServer, type TestServer } from '../support/testServer.js';
+
+// Freezing a server stops every database on it, so this file runs its own PostgreSQL.
+let dir: string;
+let pg: EmbeddedDatabase;
+let open: TestServer;
+let closed: TestServer;
+const TIMEOUT_MS = 250;
+
+const req = (r: Partial<CheckLimitRequest>): CheckLimitRequest => ({
+  ip: '',
+  userId: '',
+  apiKey: '',
+  resource: '',
+  hits: 0,
+  requestId: '',
+  path: '',
+  userAgent: '',
+  host: '',
+  ...r,
+});
+
+/** SIGSTOP/SIGCONT the postmaster and its backends: a server that keeps sockets open, silent. */
+function signalCluster(signal: 'SIGSTOP' | 'SIGCONT'): void {
+  const pid = pg.pid!;
+  const children = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // Field 4 of /proc/PID/stat is the parent pid; the name in field 2 has no spaces here.
+        return readFileSync(`/proc/${d}/stat`, 'utf8').split(' ')[3] === String(pid);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  for (const p of [pid, ...children]) process.kill(p, signal);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'quota-freeze-'));
+  pg = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
+  await migrate(pg.url, silentLogger());
+  const env = { QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS) };
+  open = await startTestServer(pg.url, { ...env, QUOTA_FAILURE_MODE: 'open' });
+  closed = await startTestServer(pg.url, { ...env, QUOTA_FAILURE_MODE: 'closed' });
+  await open.client.admin.upsertRateLimitRule({
+    rule: RateLimitRule.fromPartial({
+      name: 'u',
+      scope: Scope.SCOPE_USER,
+      match: '*',
+      limit: 1000,
+      window: { seconds: 60, nanos: 0 },
+    }),
+  });
+});
+
+afterAll(async () => {
+  if (pg) signalCluster('SIGCONT');
+  await open?.stop();
+  await closed?.stop();
+  await pg?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const result = await fn();
+  return [result, performance.now() - started];
+}
+
+describe('a database that stops answering', () => {
+  it('gets the failure mode within the timeout, and normal answers after it thaws', async () => {
+    // Both replicas have answered normally before the freeze.
+    for (const s of [open, closed]) {
+      await closed.client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED });
+      const warm = await s.client.quota.checkLimit(req({ userId: 'x' }));
+      expect(warm.degraded).toBe(false);
+    }
+    signalCluster('SIGSTOP');
+    try {
+      // The first calls wait out the timeout; the breaker then answers at once.
+      for (let i = 0; i < 5; i++) {
+        const [[a, aMs], [b, bMs]] = await Promise.all([
+          timed(() => open.client.quota.checkLimit(req({ userId: `frozen-${i}` }))),
+          timed(() => closed.client.quota.checkLimit(req({ userId: `frozen-${i}` }))),
+        ]);
+        expect(a).toMatchObject({ allowed: true, degraded: true });
+        expect(b).toMatchObject({ allowed: false, degraded: true });
+        expect(aMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+        expect(bMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+      }
+    } finally {
+      signalCluster('SIGCONT');
+    }
+    const thawed = performance.now();
+    let normal = false;
+    while (!normal && performance.now() - thawed < 5000) {
+      const [a, b] = await Promise.all([
+        open.client.quota.checkLimit(req({ userId: 'after' })),
+        closed.client.quota.checkLimit(req({ userId: 'after' })),
+      ]);
+      normal = !a.degraded && !b.degraded && a.allowed && b.allowed;
+      if (!normal) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(normal).toBe(true);
+    expect(performance.now() - thawed).toBeLessThan(5000);
+  });
+});
