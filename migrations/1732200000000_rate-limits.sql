@@ -64,154 +64,217 @@ BEGIN
 END
 $$;
 
--- The rate-limit decision: every applicable limit is checked and, only if none denies, all are
--- counted, in one transaction and one round trip. Rows are locked in the order given, which the
--- caller sorts by (rule, key), so concurrent decisions never deadlock. Time is the database's.
--- Returns {allowed, retry_after_ms, limits:[{rule, key, shadow, limit, remaining, window_ms,
--- reset_after_ms, exceeded}]} in the order given.
-CREATE FUNCTION quota_check_limits(
-  p_rules text[], p_keys text[], p_limits bigint[], p_window_ms bigint[], p_algorithms text[],
-  p_periods text[], p_shadow boolean[], p_hits bigint, p_idempotency_key text, p_tz text)
+-- Rate-limit decisions, several per call: each decision checks every applicable limit and, only
+-- if none that is not a shadow denies, counts them all (all-or-nothing per decision). Batching
+-- is what lets a hot counter go past one durable update per commit: the decisions of a batch
+-- share one statement, one lock per counter and one commit. Time is the database's.
+--
+-- Counters (c_*) are distinct and locked in the order given, which every replica produces the
+-- same way, so concurrent batches never deadlock. Items (i_*) are the limits of the decisions:
+-- decision d owns items d_first[d] .. d_first[d] + d_count[d] - 1; i_counter points into c_*.
+-- Returns a jsonb array with, per decision, {allowed, retry_after_ms, replayed?, limits:[{rule,
+-- key, shadow, limit, remaining, window_ms, reset_after_ms, exceeded}]}.
+CREATE FUNCTION quota_decide(
+  c_rules text[], c_keys text[],
+  i_counter int[], i_limit bigint[], i_window_ms bigint[], i_algorithm text[], i_period text[],
+  i_shadow boolean[],
+  d_first int[], d_count int[], d_hits bigint[], d_idem text[], p_tz text)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  n int := coalesce(array_length(p_rules, 1), 0);
+  nc int := coalesce(array_length(c_rules, 1), 0);
+  nd int := coalesce(array_length(d_hits, 1), 0);
   ts timestamptz := clock_timestamp();
   now_ms double precision := extract(epoch FROM ts) * 1000;
-  i int;
-  c rate_limit_counters%ROWTYPE;
-  w double precision;
+  s_start bigint[];
+  s_curr bigint[];
+  s_prev bigint[];
+  s_tat double precision[];
+  s_exp bigint[];
+  touched boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
+  n_start bigint[];
+  n_curr bigint[];
+  n_prev bigint[];
+  n_tat double precision[];
+  n_exp bigint[];
+  results jsonb[] := array_fill(NULL::jsonb, ARRAY[greatest(nd, 1)]);
+  idem_keys text[] := '{}';
+  idem_answers jsonb[] := '{}';
+  d int;
+  j int;
+  ci int;
+  hits bigint;
   lim bigint;
+  w double precision;
   start_ms bigint;
   end_ms bigint;
+  cur_start bigint;
+  cur_curr bigint;
+  cur_prev bigint;
+  cur_tat double precision;
+  cur_exp bigint;
   elapsed double precision;
   estimate double precision;
   new_tat double precision;
   ok boolean;
-  allowed boolean := true;
-  retry double precision := 0;
+  allowed boolean;
+  retry double precision;
   t double precision;
   rem double precision;
   reset double precision;
-  st_start bigint[] := '{}';
-  st_curr bigint[] := '{}';
-  st_prev bigint[] := '{}';
-  st_tat double precision[] := '{}';
-  st_exp bigint[] := '{}';
-  out_limits jsonb := '[]'::jsonb;
-  result jsonb;
+  out_limits jsonb;
+  stored jsonb;
 BEGIN
-  -- Counts may be lost in a crash (at most the last fraction of a second); decisions are not
-  -- worth a disk flush each. Idempotency answers share the transaction and the same trade-off.
+  -- Counts may be lost in a crash (at most the last fraction of a second); a decision is not
+  -- worth a disk flush each. Idempotency answers share the transaction and the trade-off.
   PERFORM set_config('synchronous_commit', 'off', true);
 
-  IF p_idempotency_key IS NOT NULL THEN
-    -- Serialises retries of one request so that exactly one of them decides.
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_idempotency_key, 0));
-    SELECT response INTO result FROM idempotency_keys WHERE key = p_idempotency_key AND expires_at > ts;
-    IF FOUND THEN
-      RETURN result || jsonb_build_object('replayed', true);
-    END IF;
-  END IF;
-
-  FOR i IN 1..n LOOP
-    SELECT * INTO c FROM rate_limit_counters WHERE rule = p_rules[i] AND key = p_keys[i] FOR UPDATE;
-    IF NOT FOUND THEN
-      INSERT INTO rate_limit_counters (rule, key) VALUES (p_rules[i], p_keys[i]) ON CONFLICT DO NOTHING;
-      SELECT * INTO c FROM rate_limit_counters WHERE rule = p_rules[i] AND key = p_keys[i] FOR UPDATE;
-    END IF;
-
-    lim := p_limits[i];
-    IF p_periods[i] IS NOT NULL THEN
-      SELECT b.start_ms, b.end_ms INTO start_ms, end_ms FROM quota_period_bounds(p_periods[i], p_tz, ts) b;
-      w := end_ms - start_ms;
-    ELSE
-      w := p_window_ms[i];
-    END IF;
-
-    IF p_algorithms[i] = 'token_bucket' THEN
-      -- GCRA: each hit advances the theoretical arrival time by w/limit; a burst of `limit`
-      -- fits in one window.
-      new_tat := greatest(c.tat_ms, now_ms) + p_hits * (w / lim);
-      ok := new_tat - now_ms <= w;
-      IF ok THEN
-        rem := floor((w - (new_tat - now_ms)) / (w / lim));
-        reset := new_tat - now_ms;
-        st_tat := st_tat || new_tat;
-      ELSE
-        rem := floor(greatest(0, w - (greatest(c.tat_ms, now_ms) - now_ms)) / (w / lim));
-        reset := greatest(c.tat_ms, now_ms) - now_ms;
-        t := CASE WHEN p_hits > lim THEN w ELSE new_tat - w - now_ms END;
-        st_tat := st_tat || c.tat_ms;
-      END IF;
-      st_start := st_start || c.win_start; st_curr := st_curr || c.curr; st_prev := st_prev || c.prev;
-      st_exp := st_exp || ceil(greatest(c.tat_ms, new_tat))::bigint;
-    ELSE
-      IF p_periods[i] IS NULL THEN
-        start_ms := (floor(now_ms / w) * w)::bigint;
-        end_ms := start_ms + w::bigint;
-      END IF;
-      -- Roll the two buckets forward to the current window.
-      IF c.win_start = start_ms THEN
-        NULL;
-      ELSIF p_periods[i] IS NULL AND c.win_start = start_ms - w::bigint THEN
-        c.prev := c.curr; c.curr := 0;
-      ELSE
-        c.prev := 0; c.curr := 0;
-      END IF;
-      elapsed := now_ms - start_ms;
-      IF p_algorithms[i] = 'fixed_window' OR p_periods[i] IS NOT NULL THEN
-        estimate := c.curr;
-        reset := end_ms - now_ms;
-        t := CASE WHEN p_hits > lim THEN reset + w ELSE reset END;
-      ELSE
-        estimate := c.prev * (w - elapsed) / w + c.curr;
-        reset := CASE WHEN c.curr + p_hits > 0 THEN end_ms + w - now_ms ELSE end_ms - now_ms END;
-        IF p_hits > lim THEN
-          t := 2 * w;
-        ELSIF c.curr + p_hits <= lim THEN
-          -- Wait until enough of the previous window has slid out.
-          t := greatest(0, w - elapsed - (lim - c.curr - p_hits) * w / nullif(c.prev, 0));
-        ELSE
-          -- Wait for the next window, then until enough of this one has slid out.
-          t := (end_ms - now_ms) + greatest(0, w - (lim - p_hits) * w / c.curr);
+  IF EXISTS (SELECT 1 FROM unnest(d_idem) k WHERE k IS NOT NULL) THEN
+    -- Serialises concurrent retries of one request so that exactly one of them decides. Taken
+    -- in key order, and always before any counter lock, so these cannot deadlock either.
+    PERFORM pg_advisory_xact_lock(hashtextextended(k, 0))
+       FROM (SELECT DISTINCT k FROM unnest(d_idem) k WHERE k IS NOT NULL ORDER BY k) s;
+    FOR d IN 1..nd LOOP
+      IF d_idem[d] IS NOT NULL THEN
+        SELECT response INTO stored FROM idempotency_keys WHERE key = d_idem[d] AND expires_at > ts;
+        IF FOUND THEN
+          results[d] := stored || '{"replayed": true}'::jsonb;
         END IF;
       END IF;
-      ok := estimate + p_hits <= lim;
-      rem := CASE WHEN ok THEN lim - estimate - p_hits ELSE greatest(0, lim - estimate) END;
-      st_start := st_start || start_ms;
-      st_curr := st_curr || (c.curr + CASE WHEN ok OR p_shadow[i] THEN p_hits ELSE 0 END);
-      st_prev := st_prev || c.prev;
-      st_tat := st_tat || c.tat_ms;
-      st_exp := st_exp || (end_ms + w::bigint);
-    END IF;
-
-    IF NOT ok AND NOT p_shadow[i] THEN
-      allowed := false;
-      retry := greatest(retry, coalesce(t, w));
-    END IF;
-    out_limits := out_limits || jsonb_build_object(
-      'rule', p_rules[i], 'key', p_keys[i], 'shadow', p_shadow[i], 'limit', lim, 'remaining', greatest(0, floor(rem))::bigint, 'window_ms', w::bigint,
-      'reset_after_ms', ceil(greatest(0, reset))::bigint, 'exceeded', NOT ok);
-  END LOOP;
-
-  IF allowed THEN
-    FOR i IN 1..n LOOP
-      UPDATE rate_limit_counters
-         SET win_start = st_start[i], curr = st_curr[i], prev = st_prev[i], tat_ms = st_tat[i],
-             expires_ms = st_exp[i]
-       WHERE rule = p_rules[i] AND key = p_keys[i];
     END LOOP;
   END IF;
 
-  result := jsonb_build_object('allowed', allowed, 'retry_after_ms', CASE WHEN allowed THEN 0 ELSE ceil(retry)::bigint END,
-                               'limits', out_limits);
-  IF p_idempotency_key IS NOT NULL THEN
+  -- Create missing counters and lock all of them, in the order given, reading their state.
+  s_start := array_fill(0::bigint, ARRAY[greatest(nc, 1)]);
+  s_curr := s_start; s_prev := s_start; s_exp := s_start;
+  s_tat := array_fill(0::double precision, ARRAY[greatest(nc, 1)]);
+  FOR ci IN 1..nc LOOP
+    INSERT INTO rate_limit_counters AS c (rule, key) VALUES (c_rules[ci], c_keys[ci])
+    ON CONFLICT (rule, key) DO UPDATE SET rule = c.rule
+    RETURNING c.win_start, c.curr, c.prev, c.tat_ms, c.expires_ms
+      INTO cur_start, cur_curr, cur_prev, cur_tat, cur_exp;
+    s_start[ci] := cur_start; s_curr[ci] := cur_curr; s_prev[ci] := cur_prev;
+    s_tat[ci] := cur_tat; s_exp[ci] := cur_exp;
+  END LOOP;
+
+  FOR d IN 1..nd LOOP
+    CONTINUE WHEN results[d] IS NOT NULL;
+    hits := d_hits[d];
+    allowed := true;
+    retry := 0;
+    out_limits := '[]'::jsonb;
+    n_start := '{}'; n_curr := '{}'; n_prev := '{}'; n_tat := '{}'; n_exp := '{}';
+
+    FOR j IN d_first[d] .. d_first[d] + d_count[d] - 1 LOOP
+      ci := i_counter[j];
+      lim := i_limit[j];
+      cur_start := s_start[ci]; cur_curr := s_curr[ci]; cur_prev := s_prev[ci]; cur_tat := s_tat[ci];
+      t := NULL;
+      IF i_period[j] IS NOT NULL THEN
+        SELECT b.start_ms, b.end_ms INTO start_ms, end_ms FROM quota_period_bounds(i_period[j], p_tz, ts) b;
+        w := end_ms - start_ms;
+      ELSE
+        w := i_window_ms[j];
+        start_ms := (floor(now_ms / w) * w)::bigint;
+        end_ms := start_ms + w::bigint;
+      END IF;
+
+      IF i_algorithm[j] = 'token_bucket' THEN
+        -- GCRA: each hit moves the theoretical arrival time w/limit later; a burst of `limit`
+        -- fits in one window.
+        new_tat := greatest(cur_tat, now_ms) + hits * (w / greatest(lim, 1));
+        ok := lim > 0 AND new_tat - now_ms <= w;
+        IF ok THEN
+          rem := floor((w - (new_tat - now_ms)) / (w / lim));
+          reset := new_tat - now_ms;
+          cur_tat := new_tat;
+        ELSE
+          rem := CASE WHEN lim > 0 THEN floor(greatest(0, w - (greatest(cur_tat, now_ms) - now_ms)) / (w / lim)) ELSE 0 END;
+          reset := greatest(cur_tat, now_ms) - now_ms;
+          t := CASE WHEN hits > lim THEN w ELSE new_tat - w - now_ms END;
+          IF i_shadow[j] THEN cur_tat := new_tat; END IF;
+        END IF;
+        n_exp := n_exp || ceil(greatest(cur_tat, now_ms))::bigint;
+      ELSE
+        -- Roll the two buckets forward to the current window.
+        IF cur_start = start_ms THEN
+          NULL;
+        ELSIF i_period[j] IS NULL AND cur_start = start_ms - w::bigint THEN
+          cur_prev := cur_curr; cur_curr := 0;
+        ELSE
+          cur_prev := 0; cur_curr := 0;
+        END IF;
+        cur_start := start_ms;
+        elapsed := now_ms - start_ms;
+        IF i_algorithm[j] = 'fixed_window' OR i_period[j] IS NOT NULL THEN
+          estimate := cur_curr;
+          reset := end_ms - now_ms;
+          t := CASE WHEN hits > lim THEN reset + w ELSE reset END;
+        ELSE
+          estimate := cur_prev * (w - elapsed) / w + cur_curr;
+          reset := CASE WHEN cur_curr + hits > 0 THEN end_ms + w - now_ms ELSE end_ms - now_ms END;
+          IF hits > lim THEN
+            t := 2 * w;
+          ELSIF cur_curr + hits <= lim THEN
+            -- Wait until enough of the previous window has slid out.
+            t := greatest(0, w - elapsed - (lim - cur_curr - hits) * w / nullif(cur_prev, 0));
+          ELSE
+            -- Wait for the next window, then until enough of this one has slid out.
+            t := (end_ms - now_ms) + greatest(0, w - (lim - hits) * w / cur_curr);
+          END IF;
+        END IF;
+        ok := estimate + hits <= lim;
+        rem := CASE WHEN ok THEN lim - estimate - hits ELSE greatest(0, lim - estimate) END;
+        IF ok OR i_shadow[j] THEN cur_curr := cur_curr + hits; END IF;
+        n_exp := n_exp || (end_ms + w::bigint);
+      END IF;
+      n_start := n_start || cur_start; n_curr := n_curr || cur_curr; n_prev := n_prev || cur_prev;
+      n_tat := n_tat || cur_tat;
+
+      IF NOT ok AND NOT i_shadow[j] THEN
+        allowed := false;
+        retry := greatest(retry, coalesce(t, w));
+      END IF;
+      out_limits := out_limits || jsonb_build_object(
+        'rule', c_rules[ci], 'key', c_keys[ci], 'shadow', i_shadow[j], 'limit', lim,
+        'remaining', greatest(0, floor(rem))::bigint, 'window_ms', w::bigint,
+        'reset_after_ms', ceil(greatest(0, reset))::bigint, 'exceeded', NOT ok);
+    END LOOP;
+
+    IF allowed THEN
+      FOR j IN 1 .. d_count[d] LOOP
+        ci := i_counter[d_first[d] + j - 1];
+        s_start[ci] := n_start[j]; s_curr[ci] := n_curr[j]; s_prev[ci] := n_prev[j];
+        s_tat[ci] := n_tat[j]; s_exp[ci] := greatest(s_exp[ci], n_exp[j]);
+        touched[ci] := true;
+      END LOOP;
+    END IF;
+
+    results[d] := jsonb_build_object('allowed', allowed,
+      'retry_after_ms', CASE WHEN allowed THEN 0 ELSE ceil(retry)::bigint END, 'limits', out_limits);
+    IF d_idem[d] IS NOT NULL THEN
+      idem_keys := idem_keys || d_idem[d];
+      idem_answers := idem_answers || results[d];
+    END IF;
+  END LOOP;
+
+  -- One primary-key update per changed counter: a join against unnest() would be planned for
+  -- unknown row counts and may scan the whole table.
+  FOR ci IN 1..nc LOOP
+    CONTINUE WHEN NOT touched[ci];
+    UPDATE rate_limit_counters
+       SET win_start = s_start[ci], curr = s_curr[ci], prev = s_prev[ci], tat_ms = s_tat[ci],
+           expires_ms = s_exp[ci]
+     WHERE rule = c_rules[ci] AND key = c_keys[ci];
+  END LOOP;
+
+  IF array_length(idem_keys, 1) > 0 THEN
     INSERT INTO idempotency_keys (key, response, expires_at)
-    VALUES (p_idempotency_key, result, ts + interval '24 hours')
+    SELECT k, a, ts + interval '24 hours' FROM unnest(idem_keys, idem_answers) AS u(k, a)
     ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, expires_at = EXCLUDED.expires_at;
   END IF;
-  RETURN result;
+
+  RETURN to_jsonb(results);
 END
 $$;
 
@@ -231,7 +294,7 @@ CREATE TRIGGER rate_limit_rules_notify
 
 DROP TRIGGER IF EXISTS rate_limit_rules_notify ON rate_limit_rules;
 DROP FUNCTION IF EXISTS quota_notify_config();
-DROP FUNCTION IF EXISTS quota_check_limits(text[], text[], bigint[], bigint[], text[], text[], boolean[], bigint, text, text);
+DROP FUNCTION IF EXISTS quota_decide(text[], text[], int[], bigint[], bigint[], text[], text[], boolean[], int[], int[], bigint[], text[], text);
 DROP FUNCTION IF EXISTS quota_period_bounds(text, text, timestamptz);
 DROP TABLE IF EXISTS idempotency_keys;
 DROP TABLE IF EXISTS rate_limit_counters;

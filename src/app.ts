@@ -73,7 +73,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
     const limits = new LimitService(
       ruleCache,
-      new PgLimitStore(db),
+      new PgLimitStore(db, { timeoutMs: config.dbTimeoutMs }),
       { factorFor: () => 1 },
       {
         failureMode: config.failureMode,

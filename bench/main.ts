@@ -1,0 +1,249 @@
+/**
+ * CheckLimit benchmark. Starts a server (embedded PostgreSQL in a temporary folder, or
+ * DATABASE_URL when set) as a child process, or targets QUOTA_BENCH_TARGET=host:port, then
+ * prints decisions/s, p50 and p99 for: 10,000 keys at 64 in flight, one hot key at 64 in
+ * flight, and an open-loop offered rate of 2,000 calls/s (latency from the intended send time,
+ * so a stall counts against every call it delays).
+ *
+ * Env: QUOTA_BENCH_TARGET, QUOTA_BENCH_SECONDS (per scenario, default 10),
+ * QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  connect,
+  RateLimitRule,
+  Scope,
+  type QuotaConnection,
+} from '../clients/typescript/src/index.js';
+import type { CheckLimitRequest } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+
+const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
+const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
+const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
+
+const request = (userId: string): CheckLimitRequest => ({
+  ip: '',
+  userId,
+  apiKey: '',
+  resource: '',
+  hits: 0,
+  requestId: '',
+  path: '',
+  userAgent: '',
+  host: '',
+});
+
+interface Result {
+  name: string;
+  calls: number;
+  errors: number;
+  denied: number;
+  degraded: number;
+  seconds: number;
+  latencies: Float64Array;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function report(r: Result): void {
+  const sorted = r.latencies.slice().sort();
+  const line = [
+    r.name.padEnd(36),
+    `${Math.round(r.calls / r.seconds)
+      .toString()
+      .padStart(7)} decisions/s`,
+    `p50 ${percentile(sorted, 50).toFixed(2)} ms`,
+    `p99 ${percentile(sorted, 99).toFixed(2)} ms`,
+    `max ${percentile(sorted, 100).toFixed(2)} ms`,
+    `(${r.calls} calls, ${r.errors} errors, ${r.denied} denied, ${r.degraded} degraded)`,
+  ];
+  console.log(line.join('  '));
+}
+
+async function closedLoop(
+  client: QuotaConnection,
+  name: string,
+  key: (i: number) => string,
+): Promise<Result> {
+  const latencies: number[] = [];
+  let calls = 0,
+    errors = 0,
+    denied = 0,
+    degraded = 0,
+    i = 0;
+  const until = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  const worker = async () => {
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      try {
+        const res = await client.quota.checkLimit(request(key(i++)));
+        if (!res.allowed) denied++;
+        if (res.degraded) degraded++;
+      } catch {
+        errors++;
+      }
+      latencies.push(performance.now() - t0);
+      calls++;
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return {
+    name,
+    calls,
+    errors,
+    denied,
+    degraded,
+    seconds: (performance.now() - started) / 1000,
+    latencies: Float64Array.from(latencies),
+  };
+}
+
+async function openLoop(client: QuotaConnection, name: string): Promise<Result> {
+  const latencies: number[] = [];
+  let calls = 0,
+    errors = 0,
+    denied = 0,
+    degraded = 0,
+    sent = 0;
+  const started = performance.now();
+  const total = RATE * SECONDS;
+  const pending: Promise<void>[] = [];
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
+    while (sent < due) {
+      // Latency counts from when the call was due, not when the loop got round to it.
+      const intended = started + (sent / RATE) * 1000;
+      const n = sent++;
+      pending.push(
+        client.quota.checkLimit(request(`open-${n % 10_000}`)).then(
+          (res) => {
+            if (!res.allowed) denied++;
+            if (res.degraded) degraded++;
+            latencies.push(performance.now() - intended);
+            calls++;
+          },
+          () => {
+            errors++;
+            calls++;
+          },
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+  return {
+    name,
+    calls,
+    errors,
+    denied,
+    degraded,
+    seconds: (performance.now() - started) / 1000,
+    latencies: Float64Array.from(latencies),
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function startServer(): Promise<{ address: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
+  const child: ChildProcess = spawn(process.execPath, [main, 'serve'], {
+    env: {
+      ...process.env,
+      QUOTA_HOST: '127.0.0.1',
+      QUOTA_PORT: String(port),
+      QUOTA_DATA_DIR: dataDir,
+      QUOTA_METRICS_PORT: '0',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitServing(client: QuotaConnection): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await client.admin.listRateLimitRules(
+        { scope: Scope.SCOPE_UNSPECIFIED },
+        { timeoutMs: 1000 },
+      );
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const target = process.env['QUOTA_BENCH_TARGET'];
+  const server = target ? undefined : await startServer();
+  const address = target ?? server!.address;
+  const client = connect(address, { timeoutMs: 10_000 });
+  try {
+    await waitServing(client);
+    // One user rule that never denies, so every call is a full decision that counts.
+    for (const r of (await client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }))
+      .rules) {
+      if (r.scope === Scope.SCOPE_USER)
+        await client.admin.setRateLimitRuleEnabled({ name: r.name, enabled: false });
+    }
+    await client.admin.upsertRateLimitRule({
+      rule: RateLimitRule.fromPartial({
+        name: 'bench-user',
+        scope: Scope.SCOPE_USER,
+        match: '*',
+        limit: 1_000_000_000,
+        window: { seconds: 60, nanos: 0 },
+      }),
+    });
+    console.log(
+      `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight`,
+    );
+    // Warm-up: connections, prepared statements, JIT.
+    await closedLoop(client, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
+    report(
+      await closedLoop(client, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`),
+    );
+    report(await closedLoop(client, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
+    report(await openLoop(client, `open loop, ${RATE}/s offered`));
+    await client.admin.deleteRateLimitRule({ name: 'bench-user' });
+  } finally {
+    client.close();
+    await server?.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
