@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
+import type { RateLimitRule } from '../../src/limits/types.js';
+import { validateRule } from '../../src/limits/validateRule.js';
+import { validateCheckLimit } from '../../src/limits/validateCheckLimit.js';
+
+const rule = (r: Partial<RateLimitRule>): RateLimitRule => ({
+  name: 'r',
+  scope: 'user',
+  match: '*',
+  limit: 10,
+  windowMs: 60_000,
+  algorithm: 'sliding_window',
+  period: null,
+  enabled: true,
+  shadow: false,
+  loadAdaptive: false,
+  description: '',
+  ...r,
+});
+
+function fieldOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ValidationError) return err.field;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('validateRule', () => {
+  it('fills the default match and keeps a valid rule', () => {
+    expect(validateRule(rule({ match: '' })).match).toBe('*');
+  });
+
+  it.each([
+    ['an empty name', rule({ name: '' }), 'rule.name'],
+    ['a name with spaces', rule({ name: 'a b' }), 'rule.name'],
+    ['a zero window', rule({ windowMs: 0 }), 'rule.window'],
+    ['no window and no period', rule({ windowMs: null }), 'rule.window'],
+    ['a window and a period', rule({ period: 'daily' }), 'rule.window'],
+    [
+      'a token bucket per period',
+      rule({ windowMs: null, period: 'daily', algorithm: 'token_bucket' }),
+      'rule.algorithm',
+    ],
+    ['a zero limit', rule({ limit: 0 }), 'rule.limit'],
+    ['an unknown scope', rule({ scope: 'planet' as never }), 'rule.scope'],
+    ['an over-long match', rule({ match: 'x'.repeat(257) }), 'rule.match'],
+  ])('rejects %s naming %s', (_what, r, field) => {
+    expect(fieldOf(() => validateRule(r))).toBe(field);
+  });
+
+  it('counts a period rule per calendar period whatever algorithm was named', () => {
+    expect(validateRule(rule({ windowMs: null, period: 'weekly' })).algorithm).toBe('fixed_window');
+  });
+});
+
+describe('validateCheckLimit', () => {
+  const input = {
+    ip: '',
+    userId: '',
+    apiKey: '',
+    resource: '',
+    hits: 0,
+    requestId: '',
+    path: '',
+    userAgent: '',
+    host: '',
+  };
+
+  it('turns hits 0 into 1', () => {
+    expect(validateCheckLimit({ ...input, userId: 'u' }).hits).toBe(1);
+  });
+
+  it('needs at least one identifier', () => {
+    expect(fieldOf(() => validateCheckLimit(input))).toBe('ip|user_id|api_key|resource');
+  });
+
+  it('measures identifiers in bytes, not characters', () => {
+    expect(
+      fieldOf(() => validateCheckLimit({ ...input, userId: 'é'.repeat(128) })),
+    ).toBeUndefined();
+    expect(fieldOf(() => validateCheckLimit({ ...input, userId: 'é'.repeat(129) }))).toBe(
+      'user_id',
+    );
+  });
+});
