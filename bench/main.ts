@@ -251,11 +251,19 @@ async function main(): Promise<void> {
     );
     // Warm-up: connections, prepared statements, JIT.
     await closedLoop(client, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
-    report(
-      await closedLoop(client, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`),
-    );
-    report(await closedLoop(client, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
-    report(await openLoop(client, `open loop, ${RATE}/s offered`));
+    if (SCENARIOS.includes('keys')) {
+      report(
+        await closedLoop(
+          client,
+          `10,000 keys, ${CONCURRENCY} in flight`,
+          (i) => `key-${i % 10_000}`,
+        ),
+      );
+    }
+    if (SCENARIOS.includes('hot')) {
+      report(await closedLoop(client, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
+    }
+    if (SCENARIOS.includes('open')) report(await openLoop(client, `open loop, ${RATE}/s offered`));
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
   } finally {
     client.close();
