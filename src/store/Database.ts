@@ -50,7 +50,10 @@ export class Database extends EventEmitter {
       application_name: 'quota-authority',
     });
     // An idle client whose server went away emits here; without a listener it would crash.
-    this.pool.on('error', (err) => options.logger.warn({ err }, 'idle database connection failed'));
+    this.pool.on('error', (err) => {
+      // After close, connections still closing see the server's own shutdown: not news.
+      if (!this.closed) options.logger.warn({ err }, 'idle database connection failed');
+    });
   }
 
   /**
