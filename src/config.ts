@@ -43,8 +43,15 @@ interface Variable {
   readonly schema: z.ZodType;
 }
 
-const port = z.coerce.number().int().min(0).max(65535);
-const percent = z.coerce.number().min(0).max(100);
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0 to 65535')
+  .max(65535, 'must be 0 to 65535');
+const percent = z.coerce
+  .number({ error: 'must be a number' })
+  .min(0, 'must be 0 to 100')
+  .max(100, 'must be 0 to 100');
 
 function isTimeZone(tz: string): boolean {
   try {
