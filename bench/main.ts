@@ -228,7 +228,10 @@ async function main(): Promise<void> {
   const target = process.env['QUOTA_BENCH_TARGET'];
   const server = target ? undefined : await startServer();
   const address = target ?? server!.address;
-  const client = connect(address, { timeoutMs: 10_000 });
+  const client = connect(address, {
+    timeoutMs: 10_000,
+    channelOptions: { 'grpc.enable_channelz': 0, 'grpc.enable_retries': 0 },
+  });
   try {
     await waitServing(client);
     // One user rule that never denies, so every call is a full decision that counts.
