@@ -7,6 +7,7 @@ import { toStatus } from './toStatus.js';
 /** Context handed to every handler. */
 export interface CallContext {
   readonly method: string;
+  /** The caller's address; computed on first read, since most handlers never need it. */
   readonly peer: string;
 }
 
@@ -31,7 +32,13 @@ export function handleUnary<Req, Res>(
       deps.observer?.observe(method, code, ms);
       deps.logger.info({ method, status: status[code], ms }, 'call');
     };
-    fn(call.request, { method, peer: call.getPeer() }).then(
+    const context: CallContext = {
+      method,
+      get peer() {
+        return call.getPeer();
+      },
+    };
+    fn(call.request, context).then(
       (response) => {
         finish(status.OK);
         callback(null, response);
