@@ -21,9 +21,9 @@ import {
   Scope,
   type QuotaConnection,
 } from '../clients/typescript/src/index.js';
-import type {
+import {
   CheckLimitRequest,
-  CheckLimitResponse,
+  type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
@@ -31,17 +31,7 @@ const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
 const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open').split(',');
 
-const request = (userId: string): CheckLimitRequest => ({
-  ip: '',
-  userId,
-  apiKey: '',
-  resource: '',
-  hits: 0,
-  requestId: '',
-  path: '',
-  userAgent: '',
-  host: '',
-});
+const request = (userId: string): CheckLimitRequest => CheckLimitRequest.fromPartial({ userId });
 
 /**
  * CheckLimit on the raw generated client: no per-call metadata or deadline, so that the client

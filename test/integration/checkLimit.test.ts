@@ -7,7 +7,7 @@ import {
   RateLimitRule,
   Scope,
 } from '../../clients/typescript/src/index.js';
-import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -16,18 +16,7 @@ let server: TestServer;
 
 const ms = (d: { seconds: number; nanos: number } | undefined) =>
   d ? d.seconds * 1000 + d.nanos / 1e6 : 0;
-const req = (r: Partial<CheckLimitRequest>): CheckLimitRequest => ({
-  ip: '',
-  userId: '',
-  apiKey: '',
-  resource: '',
-  hits: 0,
-  requestId: '',
-  path: '',
-  userAgent: '',
-  host: '',
-  ...r,
-});
+const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
 const rule = (r: Partial<RateLimitRule>) =>
   RateLimitRule.fromPartial({ match: '*', window: { seconds: 60, nanos: 0 }, ...r });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { startApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
@@ -42,19 +43,8 @@ describe('the embedded default', () => {
         }),
       });
       expect(
-        (
-          await c1.quota.checkLimit({
-            ip: '',
-            userId: 'u1',
-            apiKey: '',
-            resource: '',
-            hits: 0,
-            requestId: '',
-            path: '',
-            userAgent: '',
-            host: '',
-          })
-        ).limits[0]!.remaining,
+        (await c1.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'u1' }))).limits[0]!
+          .remaining,
       ).toBe(2);
     } finally {
       c1.close();
@@ -67,17 +57,7 @@ describe('the embedded default', () => {
       const rules = (await c2.admin.listRateLimitRules({ scope: Scope.SCOPE_USER })).rules;
       expect(rules.find((r) => r.name === 'kept')).toMatchObject({ match: 'u1', limit: 3 });
       // Counters survived as well.
-      const again = await c2.quota.checkLimit({
-        ip: '',
-        userId: 'u1',
-        apiKey: '',
-        resource: '',
-        hits: 0,
-        requestId: '',
-        path: '',
-        userAgent: '',
-        host: '',
-      });
+      const again = await c2.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'u1' }));
       expect(again.limits[0]!.remaining).toBe(1);
     } finally {
       c2.close();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
-import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { silentLogger } from '../../src/log.js';
 import { migrate } from '../../src/store/migrate.js';
 import {
@@ -20,18 +20,7 @@ let open: TestServer;
 let closed: TestServer;
 const TIMEOUT_MS = 250;
 
-const req = (r: Partial<CheckLimitRequest>): CheckLimitRequest => ({
-  ip: '',
-  userId: '',
-  apiKey: '',
-  resource: '',
-  hits: 0,
-  requestId: '',
-  path: '',
-  userAgent: '',
-  host: '',
-  ...r,
-});
+const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
 
 /** SIGSTOP/SIGCONT the postmaster and its backends: a server that keeps sockets open, silent. */
 function signalCluster(signal: 'SIGSTOP' | 'SIGCONT'): void {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
-import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -8,18 +8,7 @@ let db: TestDatabase;
 let a: TestServer;
 let b: TestServer;
 
-const req = (r: Partial<CheckLimitRequest>): CheckLimitRequest => ({
-  ip: '',
-  userId: '',
-  apiKey: '',
-  resource: '',
-  hits: 0,
-  requestId: '',
-  path: '',
-  userAgent: '',
-  host: '',
-  ...r,
-});
+const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
 
 beforeAll(async () => {
   db = await createTestDatabase();

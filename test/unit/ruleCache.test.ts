@@ -3,21 +3,9 @@ import { silentLogger } from '../../src/log.js';
 import type { RuleStore } from '../../src/limits/ports.js';
 import { RuleCache } from '../../src/limits/RuleCache.js';
 import type { RateLimitRule } from '../../src/limits/types.js';
+import { domainRule, limitInput } from '../support/domain.js';
 
-const rule = (r: Partial<RateLimitRule>): RateLimitRule => ({
-  name: 'r',
-  scope: 'user',
-  match: '*',
-  limit: 10,
-  windowMs: 60_000,
-  algorithm: 'sliding_window',
-  period: null,
-  enabled: true,
-  shadow: false,
-  loadAdaptive: false,
-  description: '',
-  ...r,
-});
+const rule = domainRule;
 
 /** A fixed rule list: the cache's matching is pure, storage is tested against PostgreSQL. */
 function fixed(rules: RateLimitRule[]): RuleStore {
@@ -31,17 +19,7 @@ function fixed(rules: RateLimitRule[]): RuleStore {
   };
 }
 
-const call = {
-  ip: '',
-  userId: '',
-  apiKey: '',
-  resource: '',
-  hits: 1,
-  requestId: '',
-  path: '',
-  userAgent: '',
-  host: '',
-};
+const call = limitInput({ hits: 1 });
 
 describe('RuleCache.match', () => {
   it('uses exact-match rules instead of the scope default, per scope', async () => {

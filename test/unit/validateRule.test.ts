@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
-import type { RateLimitRule } from '../../src/limits/types.js';
 import { validateRule } from '../../src/limits/validateRule.js';
 import { validateCheckLimit } from '../../src/limits/validateCheckLimit.js';
+import { domainRule, limitInput } from '../support/domain.js';
 
-const rule = (r: Partial<RateLimitRule>): RateLimitRule => ({
-  name: 'r',
-  scope: 'user',
-  match: '*',
-  limit: 10,
-  windowMs: 60_000,
-  algorithm: 'sliding_window',
-  period: null,
-  enabled: true,
-  shadow: false,
-  loadAdaptive: false,
-  description: '',
-  ...r,
-});
+const rule = domainRule;
 
 function fieldOf(fn: () => unknown): string | undefined {
   try {
@@ -58,17 +45,7 @@ describe('validateRule', () => {
 });
 
 describe('validateCheckLimit', () => {
-  const input = {
-    ip: '',
-    userId: '',
-    apiKey: '',
-    resource: '',
-    hits: 0,
-    requestId: '',
-    path: '',
-    userAgent: '',
-    host: '',
-  };
+  const input = limitInput();
 
   it('turns hits 0 into 1', () => {
     expect(validateCheckLimit({ ...input, userId: 'u' }).hits).toBe(1);

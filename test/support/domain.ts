@@ -1,0 +1,35 @@
+import type { CheckLimitInput, RateLimitRule } from '../../src/limits/types.js';
+
+/** A valid domain rule: 10 per sliding minute per user, with `r` changed. */
+export function domainRule(r: Partial<RateLimitRule> = {}): RateLimitRule {
+  return {
+    name: 'r',
+    scope: 'user',
+    match: '*',
+    limit: 10,
+    windowMs: 60_000,
+    algorithm: 'sliding_window',
+    period: null,
+    enabled: true,
+    shadow: false,
+    loadAdaptive: false,
+    description: '',
+    ...r,
+  };
+}
+
+/** A CheckLimit input with every identifier empty, and `i` set. */
+export function limitInput(i: Partial<CheckLimitInput> = {}): CheckLimitInput {
+  return {
+    ip: '',
+    userId: '',
+    apiKey: '',
+    resource: '',
+    hits: 0,
+    requestId: '',
+    path: '',
+    userAgent: '',
+    host: '',
+    ...i,
+  };
+}
