@@ -11,7 +11,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import {
   CheckLimitRequest,
   type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { freePort } from '../src/freePort.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
@@ -160,17 +160,6 @@ async function openLoop(client: QuotaConnection, name: string): Promise<Result> 
     seconds: (performance.now() - started) / 1000,
     latencies: latencies.subarray(0, calls - errors),
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function startServer(): Promise<{ address: string; stop: () => Promise<void> }> {

