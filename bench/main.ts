@@ -7,7 +7,8 @@
  *
  * Env: QUOTA_BENCH_TARGET, QUOTA_BENCH_SECONDS (per scenario, default 10),
  * QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64),
- * QUOTA_BENCH_SCENARIOS (any of keys,hot,open; default all three).
+ * QUOTA_BENCH_SCENARIOS (any of keys,hot,open; default all three), QUOTA_BENCH_CLIENT (http2, a
+ * minimal gRPC client on node:http2 that leaves the CPU to the server, the default; or grpc-js).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,22 +26,25 @@ import {
   type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { freePort } from '../src/freePort.js';
+import { LightClient } from './LightClient.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
 const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open').split(',');
+const CLIENT = process.env['QUOTA_BENCH_CLIENT'] === 'grpc-js' ? 'grpc-js' : 'http2';
 
 const request = (userId: string): CheckLimitRequest => CheckLimitRequest.fromPartial({ userId });
 
-/**
- * CheckLimit on the raw generated client: no per-call metadata or deadline, so that the client
- * side of the measurement costs as little CPU as grpc-js allows (it shares the machine).
- */
-function check(client: QuotaConnection, req: CheckLimitRequest): Promise<CheckLimitResponse> {
-  return new Promise((resolve, reject) =>
-    client.raw.quota.checkLimit(req, (err, res) => (err ? reject(err) : resolve(res))),
-  );
+/** One CheckLimit call, by whichever client the bench uses. */
+type Caller = (request: CheckLimitRequest) => Promise<CheckLimitResponse>;
+
+/** grpc-js through the generated client, without per-call metadata or deadline. */
+function grpcJsCaller(client: QuotaConnection): Caller {
+  return (req) =>
+    new Promise((resolve, reject) =>
+      client.raw.quota.checkLimit(req, (err, res) => (err ? reject(err) : resolve(res))),
+    );
 }
 
 interface Result {
@@ -74,7 +78,7 @@ function report(r: Result): void {
 }
 
 async function closedLoop(
-  client: QuotaConnection,
+  check: Caller,
   name: string,
   key: (i: number) => string,
 ): Promise<Result> {
@@ -90,7 +94,7 @@ async function closedLoop(
     while (performance.now() < until) {
       const t0 = performance.now();
       try {
-        const res = await check(client, request(key(i++)));
+        const res = await check(request(key(i++)));
         if (!res.allowed) denied++;
         if (res.degraded) degraded++;
       } catch {
@@ -112,7 +116,7 @@ async function closedLoop(
   };
 }
 
-async function openLoop(client: QuotaConnection, name: string): Promise<Result> {
+async function openLoop(check: Caller, name: string): Promise<Result> {
   const latencies = new Float64Array(RATE * SECONDS);
   let calls = 0,
     errors = 0,
@@ -139,7 +143,7 @@ async function openLoop(client: QuotaConnection, name: string): Promise<Result> 
       const intended = started + (sent / RATE) * 1000;
       const n = sent++;
       outstanding++;
-      check(client, request(`open-${n % 10_000}`)).then(
+      check(request(`open-${n % 10_000}`)).then(
         (res) => {
           if (!res.allowed) denied++;
           if (res.degraded) degraded++;
@@ -228,24 +232,27 @@ async function main(): Promise<void> {
         window: { seconds: 60, nanos: 0 },
       }),
     });
+    const light = CLIENT === 'http2' ? new LightClient(address) : undefined;
+    const check: Caller = light ? (req) => light.checkLimit(req) : grpcJsCaller(client);
     console.log(
-      `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight`,
+      `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight, ${CLIENT} client`,
     );
     // Warm-up: connections, prepared statements, JIT.
-    await closedLoop(client, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
+    await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
     if (SCENARIOS.includes('keys')) {
       report(
         await closedLoop(
-          client,
+          check,
           `10,000 keys, ${CONCURRENCY} in flight`,
           (i) => `key-${i % 10_000}`,
         ),
       );
     }
     if (SCENARIOS.includes('hot')) {
-      report(await closedLoop(client, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
+      report(await closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
     }
-    if (SCENARIOS.includes('open')) report(await openLoop(client, `open loop, ${RATE}/s offered`));
+    if (SCENARIOS.includes('open')) report(await openLoop(check, `open loop, ${RATE}/s offered`));
+    light?.close();
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
   } finally {
     client.close();
