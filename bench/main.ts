@@ -170,7 +170,7 @@ async function startServer(): Promise<{ address: string; stop: () => Promise<voi
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child: ChildProcess = spawn(process.execPath, [main, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=32', main, 'serve'], {
     env: {
       ...process.env,
       QUOTA_HOST: '127.0.0.1',
