@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Config } from './config.js';
 import { GrpcServer } from './grpc/GrpcServer.js';
 import { adminHandlers } from './grpc/adminHandlers.js';
@@ -6,14 +7,23 @@ import { PeriodicJob } from './jobs/PeriodicJob.js';
 import { LimitService } from './limits/LimitService.js';
 import { RuleAdmin } from './limits/RuleAdmin.js';
 import { RuleCache } from './limits/RuleCache.js';
+import { LoadAdmin } from './load/LoadAdmin.js';
+import { LoadHistoryBuffer } from './load/LoadHistoryBuffer.js';
+import { LoadHub } from './load/LoadHub.js';
+import { SamplingLoop } from './load/SamplingLoop.js';
+import { SystemLoadSampler } from './load/SystemLoadSampler.js';
+import { ThresholdSettings } from './load/ThresholdSettings.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/Metrics.js';
 import { Database } from './store/Database.js';
 import { migrate, pendingMigrations } from './store/migrate.js';
 import { PgChangeFeed } from './store/PgChangeFeed.js';
 import { PgLimitStore } from './store/PgLimitStore.js';
+import { PgLoadHistoryStore } from './store/PgLoadHistoryStore.js';
+import { PgLoadStore } from './store/PgLoadStore.js';
 import { PgMaintenance } from './store/PgMaintenance.js';
 import { PgRuleStore } from './store/PgRuleStore.js';
+import { PgThrottleStore } from './store/PgThrottleStore.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './store/startEmbeddedPostgres.js';
 
 /** A running service. */
@@ -24,6 +34,10 @@ export interface App {
   readonly metricsPort: number;
   /** The database URL in use (the embedded server's when DATABASE_URL is unset). */
   readonly databaseUrl: string;
+  /** Load samples taken by this process's one sampling loop since start. */
+  loadSamples(): number;
+  /** WatchLoad streams open on this replica. */
+  loadWatchers(): number;
   /** Graceful stop: NOT_SERVING, drain, close the database, stop the embedded server. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -62,7 +76,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     });
     cleanups.push(() => db.close());
     await db.warm();
-    const feed = new PgChangeFeed(url, ['quota_config'], logger);
+    // quota_config: rules and thresholds changed; quota_load: a host's snapshot was written.
+    const feed = new PgChangeFeed(url, ['quota_config', 'quota_load'], logger);
     await feed.start();
     cleanups.push(() => feed.stop());
 
@@ -71,10 +86,56 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await ruleCache.start(feed);
     cleanups.push(() => ruleCache.stop());
 
+    const throttleStore = new PgThrottleStore(db);
+    const thresholds = new ThresholdSettings(throttleStore, config.throttleThresholds, logger);
+    await thresholds.start(feed);
+    cleanups.push(() => thresholds.stop());
+    const historyStore = new PgLoadHistoryStore(db);
+    const history = new LoadHistoryBuffer(historyStore);
+    const loadStore = new PgLoadStore(db);
+    const hub = new LoadHub(loadStore, history, thresholds, logger, {
+      intervalMs: config.loadIntervalMs,
+    });
+    feed.onNotification((channel, payload) => {
+      if (channel === 'quota_load') hub.hostWritten(payload);
+    });
+    feed.onReconnect(() => void hub.refresh().catch(() => undefined));
+    await hub.start();
+    cleanups.push(() => hub.stop());
+    // Batched off the hot path; the last batch is written on stop, before the pool closes.
+    const historyJob = new PeriodicJob(
+      'load-history-flush',
+      2000,
+      async () => {
+        const before = { merged: history.merged, dropped: history.dropped };
+        await history.flush();
+        if (history.merged > before.merged || history.dropped > before.dropped)
+          logger.warn(
+            { merged: history.merged, dropped: history.dropped },
+            'load history buffer was full: samples merged (dropped when their host had no row)',
+          );
+      },
+      logger,
+    );
+    historyJob.start();
+    cleanups.push(async () => {
+      await historyJob.stop();
+      await history.flush().catch((err: unknown) => logger.warn({ err }, 'load history lost'));
+    });
+    const sampling = new SamplingLoop(
+      new SystemLoadSampler(config.databaseUrl === undefined ? config.dataDir : process.cwd()),
+      config.hostName,
+      config.loadIntervalMs,
+      logger,
+    );
+    sampling.subscribe((snapshot) => void hub.ingestLocal(snapshot));
+    sampling.start();
+    cleanups.push(() => sampling.stop());
+
     const limits = new LimitService(
       ruleCache,
       new PgLimitStore(db, { timeoutMs: config.dbTimeoutMs }),
-      { factorFor: () => 1 },
+      hub,
       {
         failureMode: config.failureMode,
         timezone: config.timezone,
@@ -83,11 +144,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const rules = new RuleAdmin(ruleStore, ruleCache);
 
     const metrics = new Metrics();
-    const deps = { logger, observer: metrics };
+    // Aborted when shutdown starts: WatchLoad streams end so that draining does not wait on them.
+    const streams = new AbortController();
+    // One listener per open stream: hundreds are expected, not a leak.
+    setMaxListeners(0, streams.signal);
+    const deps = { logger, observer: metrics, shutdown: streams.signal };
     const server = new GrpcServer({
       logger,
-      quota: quotaHandlers({ limits }, deps),
-      admin: adminHandlers({ rules }, deps),
+      quota: quotaHandlers({ limits, load: hub }, deps),
+      admin: adminHandlers(
+        { rules, load: new LoadAdmin(hub, historyStore, throttleStore, thresholds) },
+        deps,
+      ),
+      onShutdown: () => streams.abort(),
     });
 
     // SERVING only while the database answers, the schema is migrated and rules are loaded.
@@ -137,6 +206,18 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     );
     cleanupJob.start();
     cleanups.push(() => cleanupJob.stop());
+    const loadCleanupJob = new PeriodicJob(
+      'load-cleanup',
+      600_000,
+      async () => {
+        const deleted = await loadStore.deleteOld(config.loadHistoryDays);
+        if (deleted && deleted.history + deleted.events > 0)
+          logger.info(deleted, 'old load history deleted');
+      },
+      logger,
+    );
+    loadCleanupJob.start();
+    cleanups.push(() => loadCleanupJob.stop());
 
     const port = await server.listen(config.host, config.port);
     cleanups.push(() => server.shutdown(0));
@@ -152,6 +233,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       port,
       metricsPort,
       databaseUrl: url,
+      loadSamples: () => sampling.samples,
+      loadWatchers: () => hub.watching,
       async stop(graceMs = 10_000) {
         stopping = true;
         logger.info({ graceMs }, 'shutting down: NOT_SERVING, draining calls');

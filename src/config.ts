@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /** How a decision is answered while the database does not answer in time. */
@@ -21,6 +22,10 @@ export interface Config {
   readonly timezone: string;
   /** Host load sampling interval, in milliseconds. */
   readonly loadIntervalMs: number;
+  /** Name this replica's own load samples are reported under. */
+  readonly hostName: string;
+  /** Days of load history and throttle events kept. */
+  readonly loadHistoryDays: number;
   /** Load thresholds of the throttle policy, in percent. */
   readonly throttleThresholds: {
     readonly slight: number;
@@ -114,6 +119,21 @@ export const VARIABLES: readonly Variable[] = [
     default: '1000',
     description: 'host load sampling interval, ms',
     schema: z.coerce.number().int().min(100).max(600000),
+  },
+  {
+    name: 'QUOTA_HOST_NAME',
+    default: undefined,
+    description: "host name of this replica's own load samples (unset: the OS host name)",
+    schema: z
+      .string()
+      .min(1)
+      .refine((s) => Buffer.byteLength(s, 'utf8') <= 256, 'must be at most 256 bytes'),
+  },
+  {
+    name: 'QUOTA_LOAD_HISTORY_DAYS',
+    default: '7',
+    description: 'days of load history and throttle events kept',
+    schema: z.coerce.number().int().min(1).max(3650),
   },
   {
     name: 'QUOTA_THROTTLE_SLIGHT',
@@ -214,6 +234,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     failureMode: get<FailureMode>('QUOTA_FAILURE_MODE'),
     timezone: get<string>('QUOTA_TIMEZONE'),
     loadIntervalMs: get<number>('QUOTA_LOAD_INTERVAL_MS'),
+    hostName: get<string | undefined>('QUOTA_HOST_NAME') ?? hostname(),
+    loadHistoryDays: get<number>('QUOTA_LOAD_HISTORY_DAYS'),
     throttleThresholds: Object.freeze(thresholds),
     metricsPort: get<number>('QUOTA_METRICS_PORT'),
     logLevel: get<string>('LOG_LEVEL'),

@@ -1,10 +1,21 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
 import type { RuleAdmin } from '../limits/RuleAdmin.js';
+import type { LoadAdmin } from '../load/LoadAdmin.js';
 import { Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
 import type {
   DeleteRateLimitRuleRequest,
   DeleteRateLimitRuleResponse,
+  GetHourlySummaryRequest,
+  GetHourlySummaryResponse,
+  GetLoadTrendRequest,
+  GetLoadTrendResponse,
+  GetResourceHealthRequest,
+  GetResourceHealthResponse,
+  GetThrottleThresholdsResponse,
+  ListThrottleEventsRequest,
+  ListThrottleEventsResponse,
+  SetThrottleThresholdsRequest,
+  SetThrottleThresholdsResponse,
   ListRateLimitRulesRequest,
   ListRateLimitRulesResponse,
   SetRateLimitRuleEnabledRequest,
@@ -13,11 +24,12 @@ import type {
   UpsertRateLimitRuleResponse,
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { handleUnary, type HandlerDeps } from './handleUnary.js';
+import { directionToProto, healthToProto } from './loadMapping.js';
 import { ruleFromProto, ruleToProto, scopeFromProto } from './ruleMapping.js';
-import { StatusError } from './toStatus.js';
 
 export interface AdminHandlerServices {
   readonly rules: RuleAdmin;
+  readonly load: LoadAdmin;
 }
 
 /** AdminService handlers. */
@@ -25,10 +37,6 @@ export function adminHandlers(
   services: AdminHandlerServices,
   deps: HandlerDeps,
 ): UntypedServiceImplementation {
-  const unimplemented = (method: string) =>
-    handleUnary(method, deps, async () => {
-      throw new StatusError(status.UNIMPLEMENTED, `${method} is not implemented yet`);
-    });
   return {
     upsertRateLimitRule: handleUnary(
       'UpsertRateLimitRule',
@@ -61,11 +69,56 @@ export function adminHandlers(
         return {};
       },
     ),
-    setThrottleThresholds: unimplemented('SetThrottleThresholds'),
-    getThrottleThresholds: unimplemented('GetThrottleThresholds'),
-    getResourceHealth: unimplemented('GetResourceHealth'),
-    getLoadTrend: unimplemented('GetLoadTrend'),
-    getHourlySummary: unimplemented('GetHourlySummary'),
-    listThrottleEvents: unimplemented('ListThrottleEvents'),
+    setThrottleThresholds: handleUnary(
+      'SetThrottleThresholds',
+      deps,
+      async (req: SetThrottleThresholdsRequest): Promise<SetThrottleThresholdsResponse> => ({
+        thresholds: await services.load.setThresholds(req.thresholds),
+      }),
+    ),
+    getThrottleThresholds: handleUnary(
+      'GetThrottleThresholds',
+      deps,
+      async (): Promise<GetThrottleThresholdsResponse> => ({
+        thresholds: { ...services.load.getThresholds() },
+      }),
+    ),
+    getResourceHealth: handleUnary(
+      'GetResourceHealth',
+      deps,
+      async (req: GetResourceHealthRequest): Promise<GetResourceHealthResponse> => ({
+        hosts: services.load.health(req.hosts).map((h) => ({
+          host: h.host,
+          state: healthToProto(h.state),
+          reasons: [...h.reasons],
+          throttleFactor: h.throttleFactor,
+          at: h.at,
+        })),
+      }),
+    ),
+    getLoadTrend: handleUnary(
+      'GetLoadTrend',
+      deps,
+      async (req: GetLoadTrendRequest): Promise<GetLoadTrendResponse> => ({
+        trends: (await services.load.trend(req.minutes, req.hosts)).map((t) => ({
+          ...t,
+          direction: directionToProto(t.direction),
+        })),
+      }),
+    ),
+    getHourlySummary: handleUnary(
+      'GetHourlySummary',
+      deps,
+      async (req: GetHourlySummaryRequest): Promise<GetHourlySummaryResponse> => ({
+        hours: await services.load.hourly(req.hours, req.hosts),
+      }),
+    ),
+    listThrottleEvents: handleUnary(
+      'ListThrottleEvents',
+      deps,
+      async (req: ListThrottleEventsRequest): Promise<ListThrottleEventsResponse> => ({
+        events: await services.load.events(req.host, req.limit),
+      }),
+    ),
   };
 }

@@ -1,0 +1,135 @@
+/**
+ * WatchLoad cost. Starts a server (embedded PostgreSQL in a temporary folder, or DATABASE_URL
+ * when set) as a child process and measures its CPU (percent of one core, from
+ * /proc/<pid>/stat) and resident memory over a window with no watchers, then with
+ * QUOTA_BENCH_WATCHERS streams open (default 500) at the default 1 s interval.
+ *
+ * Env: QUOTA_BENCH_WATCHERS (default 500), QUOTA_BENCH_SECONDS (per window, default 10).
+ * Run: npm run build && node dist/bench/watchers.js
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { connect, type QuotaConnection } from '../clients/typescript/src/index.js';
+import type { LoadSnapshot } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { freePort } from '../src/freePort.js';
+
+const WATCHERS = Number(process.env['QUOTA_BENCH_WATCHERS'] ?? 500);
+const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
+/** Kernel clock ticks per second, which /proc/<pid>/stat counts CPU time in (100 on Linux). */
+const TICKS = 100;
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at ")"; utime, stime are 14, 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function measure(pid: number, label: string, received: () => number): Promise<void> {
+  const t0 = performance.now();
+  const c0 = await cpuTicks(pid);
+  const m0 = received();
+  let peak = 0;
+  const until = t0 + SECONDS * 1000;
+  while (performance.now() < until) {
+    peak = Math.max(peak, await rssMiB(pid));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = ((await cpuTicks(pid)) - c0) / TICKS / seconds;
+  const rss = await rssMiB(pid);
+  console.log(
+    [
+      label.padEnd(14),
+      `cpu ${(cpu * 100).toFixed(1).padStart(5)}% of one core`,
+      `rss ${rss.toFixed(1)} MiB (peak ${Math.max(peak, rss).toFixed(1)})`,
+      `${Math.round((received() - m0) / seconds)} snapshots/s received`,
+    ].join('  '),
+  );
+}
+
+async function startServer(): Promise<{
+  child: ChildProcess;
+  address: string;
+  stop: () => Promise<void>;
+}> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
+  const child = spawn(process.execPath, [main, 'serve'], {
+    env: {
+      ...process.env,
+      QUOTA_HOST: '127.0.0.1',
+      QUOTA_PORT: String(port),
+      QUOTA_DATA_DIR: dataDir,
+      QUOTA_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitServing(client: QuotaConnection): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await client.admin.getThrottleThresholds({}, { timeoutMs: 1000 });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const server = await startServer();
+  const pid = server.child.pid!;
+  const client = connect(server.address);
+  let received = 0;
+  const streams: ClientReadableStream<LoadSnapshot>[] = [];
+  try {
+    await waitServing(client);
+    // Let start-up work (first samples, JIT) settle before the first window.
+    await new Promise((r) => setTimeout(r, 3000));
+    console.log(`WatchLoad cost, ${SECONDS} s windows, server pid ${pid}`);
+    await measure(pid, '0 watchers', () => received);
+    for (let i = 0; i < WATCHERS; i++) {
+      const stream = client.raw.quota.watchLoad({ interval: undefined, hosts: [] });
+      stream.on('data', () => received++);
+      stream.on('error', () => undefined);
+      streams.push(stream);
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    await measure(pid, `${WATCHERS} watchers`, () => received);
+  } finally {
+    for (const s of streams) s.cancel();
+    client.close();
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

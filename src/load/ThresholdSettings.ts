@@ -1,0 +1,58 @@
+import type { ChangeFeed } from '../limits/ports.js';
+import type { Logger } from '../log.js';
+import type { ThrottleStore } from './ports.js';
+import { validateThresholds } from './ThrottlePolicy.js';
+import type { Thresholds } from './types.js';
+
+/**
+ * The throttle thresholds in force on this replica: the env defaults until an operator stores
+ * others. Reloaded when the change feed says they changed (so every replica applies a change
+ * within a second), after the feed reconnects, and every `refreshMs` as a safety net.
+ */
+export class ThresholdSettings {
+  private value: Thresholds;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: ThrottleStore,
+    private readonly defaults: Thresholds,
+    private readonly logger: Logger,
+    private readonly refreshMs = 30_000,
+  ) {
+    this.value = defaults;
+  }
+
+  get current(): Thresholds {
+    return this.value;
+  }
+
+  async start(feed: ChangeFeed): Promise<void> {
+    feed.onChange((payload) => {
+      if (payload === 'throttle_thresholds') void this.reload();
+    });
+    feed.onReconnect(() => void this.reload());
+    await this.reload();
+    this.timer = setInterval(() => void this.reload(), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Validates (ValidationError names e.g. thresholds.moderate), stores and applies. */
+  async set(thresholds: Thresholds): Promise<Thresholds> {
+    const valid = validateThresholds(thresholds);
+    await this.store.setThresholds(valid);
+    this.value = valid;
+    return valid;
+  }
+
+  async reload(): Promise<void> {
+    try {
+      this.value = (await this.store.getThresholds()) ?? this.defaults;
+    } catch (err) {
+      this.logger.warn({ err }, 'throttle threshold reload failed; keeping the last ones');
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { ValidationError } from '../errors.js';
+import type { LoadFigures } from './types.js';
+
+/** Longest host name accepted, in UTF-8 bytes. */
+export const MAX_HOST_BYTES = 256;
+
+const PERCENTS = ['cpuPercent', 'memoryPercent', 'diskPercent'] as const;
+const RATES = [
+  'diskReadBytesPerSec',
+  'diskWriteBytesPerSec',
+  'netRxBytesPerSec',
+  'netTxBytesPerSec',
+  'loadAvg1m',
+] as const;
+
+/** Proto field names, so that errors name the field the caller sent. */
+const FIELD: Record<keyof LoadFigures, string> = {
+  cpuPercent: 'cpu_percent',
+  memoryPercent: 'memory_percent',
+  diskPercent: 'disk_percent',
+  diskReadBytesPerSec: 'disk_read_bytes_per_sec',
+  diskWriteBytesPerSec: 'disk_write_bytes_per_sec',
+  netRxBytesPerSec: 'net_rx_bytes_per_sec',
+  netTxBytesPerSec: 'net_tx_bytes_per_sec',
+  loadAvg1m: 'load_avg_1m',
+};
+
+/** Throws ValidationError unless `host` is 1 to 256 bytes. */
+export function validateHost(host: string, field = 'host'): string {
+  if (host.length === 0) throw new ValidationError(field, 'is required');
+  if (Buffer.byteLength(host, 'utf8') > MAX_HOST_BYTES)
+    throw new ValidationError(field, `must be at most ${MAX_HOST_BYTES} bytes`);
+  return host;
+}
+
+/** An executor's report: percentages in 0-100, rates and load average at least 0. */
+export function validateReport(
+  report: LoadFigures & { host: string },
+): LoadFigures & { host: string } {
+  validateHost(report.host);
+  for (const key of PERCENTS) {
+    const v = report[key];
+    if (!Number.isFinite(v) || v < 0 || v > 100)
+      throw new ValidationError(FIELD[key], `must be a percentage in 0-100, got ${v}`);
+  }
+  for (const key of RATES) {
+    const v = report[key];
+    if (!Number.isFinite(v) || v < 0)
+      throw new ValidationError(FIELD[key], `must be 0 or more, got ${v}`);
+  }
+  return report;
+}
+
+/** WatchLoad's interval: undefined or 0 means 1 s; below 100 ms is refused. */
+export function validateWatchInterval(intervalMs: number | undefined): number {
+  if (intervalMs === undefined || intervalMs === 0) return 1000;
+  if (!Number.isFinite(intervalMs) || intervalMs < 100)
+    throw new ValidationError('interval', 'must be at least 100ms (0 means 1s)');
+  if (intervalMs > 3_600_000) throw new ValidationError('interval', 'must be at most 1h');
+  return intervalMs;
+}
+
+/** A list of host names, each at most 256 bytes; `field` names the list. */
+export function validateHosts(hosts: readonly string[], field = 'hosts'): string[] | undefined {
+  for (const h of hosts) {
+    if (Buffer.byteLength(h, 'utf8') > MAX_HOST_BYTES)
+      throw new ValidationError(field, `each host must be at most ${MAX_HOST_BYTES} bytes`);
+  }
+  return hosts.length === 0 ? undefined : [...hosts];
+}

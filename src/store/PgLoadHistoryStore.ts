@@ -1,0 +1,126 @@
+import type { LoadHistoryStore } from '../load/ports.js';
+import type { HistoryRow, HourlySummary, TrendRow } from '../load/types.js';
+import type { Database } from './Database.js';
+
+/** The four metrics trends are reported for, as (name, value column, max column). */
+const METRICS = `(VALUES ('cpu_percent', h.cpu_percent, h.cpu_max),
+                         ('memory_percent', h.memory_percent, h.memory_max),
+                         ('disk_percent', h.disk_percent, h.disk_max),
+                         ('load_avg_1m', h.load_avg_1m, h.load_avg_1m_max)) m(metric, v, vmax)`;
+
+/** load_history: rows carry a sample count, so every mean here is weighted by it. */
+export class PgLoadHistoryStore implements LoadHistoryStore {
+  constructor(private readonly db: Database) {}
+
+  /** One statement per batch, whatever its size. */
+  async append(rows: readonly HistoryRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const col = <K extends keyof HistoryRow>(k: K) => rows.map((r) => r[k]);
+    await this.db.query(
+      `INSERT INTO load_history (host, at, samples, cpu_percent, cpu_max, memory_percent,
+         memory_max, disk_percent, disk_max, load_avg_1m, load_avg_1m_max, throttle_factor)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::float8[], $5::float8[],
+         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[],
+         $12::float8[])`,
+      [
+        col('host'),
+        col('at'),
+        col('samples'),
+        col('cpuPercent'),
+        col('cpuMax'),
+        col('memoryPercent'),
+        col('memoryMax'),
+        col('diskPercent'),
+        col('diskMax'),
+        col('loadAvg1m'),
+        col('loadAvg1mMax'),
+        col('throttleFactor'),
+      ],
+    );
+  }
+
+  async trend(minutes: number, hosts: readonly string[] | undefined): Promise<TrendRow[]> {
+    // The span's halves split the time between a host's first and last sample in the window.
+    const result = await this.db.query<{
+      host: string;
+      metric: string;
+      average: number;
+      max: number;
+      samples: string;
+      first_half: number | null;
+      second_half: number | null;
+    }>(
+      `WITH h AS (
+         SELECT * FROM load_history
+          WHERE at >= clock_timestamp() - make_interval(mins => $1)
+            AND ($2::text[] IS NULL OR host = ANY ($2))),
+       b AS (SELECT host, min(at) + (max(at) - min(at)) / 2 AS mid FROM h GROUP BY host)
+       SELECT h.host, m.metric,
+              (sum(m.v * h.samples) / sum(h.samples))::float8 AS average,
+              max(m.vmax)::float8 AS max,
+              sum(h.samples) AS samples,
+              (sum(m.v * h.samples) FILTER (WHERE h.at < b.mid)
+                / nullif(sum(h.samples) FILTER (WHERE h.at < b.mid), 0))::float8 AS first_half,
+              (sum(m.v * h.samples) FILTER (WHERE h.at >= b.mid)
+                / nullif(sum(h.samples) FILTER (WHERE h.at >= b.mid), 0))::float8 AS second_half
+         FROM h JOIN b USING (host) CROSS JOIN LATERAL ${METRICS}
+        GROUP BY h.host, m.metric
+        ORDER BY h.host, m.metric`,
+      [minutes, hosts ?? null],
+    );
+    return result.rows.map((r) => ({
+      host: r.host,
+      metric: r.metric,
+      average: r.average,
+      max: r.max,
+      samples: Number(r.samples),
+      firstHalf: r.first_half,
+      secondHalf: r.second_half,
+    }));
+  }
+
+  async hourly(hours: number, hosts: readonly string[] | undefined): Promise<HourlySummary[]> {
+    const result = await this.db.query<{
+      host: string;
+      hour: Date;
+      samples: string;
+      cpu_avg: number;
+      cpu_max: number;
+      memory_avg: number;
+      memory_max: number;
+      disk_avg: number;
+      disk_max: number;
+      load_avg: number;
+      load_max: number;
+    }>(
+      `SELECT host, date_trunc('hour', at) AS hour, sum(samples) AS samples,
+              (sum(cpu_percent * samples) / sum(samples))::float8 AS cpu_avg,
+              max(cpu_max)::float8 AS cpu_max,
+              (sum(memory_percent * samples) / sum(samples))::float8 AS memory_avg,
+              max(memory_max)::float8 AS memory_max,
+              (sum(disk_percent * samples) / sum(samples))::float8 AS disk_avg,
+              max(disk_max)::float8 AS disk_max,
+              (sum(load_avg_1m * samples) / sum(samples))::float8 AS load_avg,
+              max(load_avg_1m_max)::float8 AS load_max
+         FROM load_history
+        WHERE at >= date_trunc('hour', clock_timestamp()) - make_interval(hours => $1 - 1)
+          AND ($2::text[] IS NULL OR host = ANY ($2))
+        GROUP BY host, date_trunc('hour', at)
+        ORDER BY hour DESC, host`,
+      [hours, hosts ?? null],
+    );
+    return result.rows.map((r) => ({
+      host: r.host,
+      hour: r.hour,
+      samples: Number(r.samples),
+      cpuAvg: r.cpu_avg,
+      cpuMax: r.cpu_max,
+      memoryAvg: r.memory_avg,
+      memoryMax: r.memory_max,
+      diskAvg: r.disk_avg,
+      diskMax: r.disk_max,
+      loadAvg1mAvg: r.load_avg,
+      loadAvg1mMax: r.load_max,
+    }));
+  }
+}
