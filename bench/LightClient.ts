@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import net from 'node:net';
 import {
   CheckLimitRequest,
   CheckLimitResponse,
@@ -15,7 +16,12 @@ export class LightClient {
   private readonly session: http2.ClientHttp2Session;
 
   constructor(address: string) {
-    this.session = http2.connect(`http://${address}`);
+    const url = new URL(`http://${address}`);
+    this.session = http2.connect(url, {
+      // Nagle's algorithm would hold a request's DATA frame until its HEADERS are acknowledged.
+      createConnection: () =>
+        net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
+    });
     this.session.on('error', () => undefined);
   }
 

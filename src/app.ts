@@ -12,6 +12,7 @@ import { LoadHistoryBuffer } from './load/LoadHistoryBuffer.js';
 import { LoadHub } from './load/LoadHub.js';
 import { SamplingLoop } from './load/SamplingLoop.js';
 import { SystemLoadSampler } from './load/SystemLoadSampler.js';
+import { WorkerLoadSampler } from './load/WorkerLoadSampler.js';
 import { ThresholdSettings } from './load/ThresholdSettings.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/Metrics.js';
@@ -122,12 +123,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await historyJob.stop();
       await history.flush().catch((err: unknown) => logger.warn({ err }, 'load history lost'));
     });
-    const sampling = new SamplingLoop(
-      new SystemLoadSampler(config.databaseUrl === undefined ? config.dataDir : process.cwd()),
-      config.hostName,
-      config.loadIntervalMs,
-      logger,
-    );
+    const dataPath = config.databaseUrl === undefined ? config.dataDir : process.cwd();
+    // On a worker thread when compiled; from TypeScript sources (tests) on this one.
+    const sampler = WorkerLoadSampler.available()
+      ? new WorkerLoadSampler(dataPath)
+      : new SystemLoadSampler(dataPath);
+    if (sampler instanceof WorkerLoadSampler) cleanups.push(() => sampler.close());
+    const sampling = new SamplingLoop(sampler, config.hostName, config.loadIntervalMs, logger);
     sampling.subscribe((snapshot) => void hub.ingestLocal(snapshot));
     sampling.start();
     cleanups.push(() => sampling.stop());
