@@ -44,9 +44,9 @@ type Stream<F> = F extends (request: infer Req, ...rest: never[]) => ClientReada
 
 /** A service's methods: unary ones return promises, server streams stay streams. */
 export type Promisified<C> = {
-  [K in keyof C as C[K] extends (...args: never[]) => unknown ? K : never]: Unary<
-    C[K]
-  > extends never
+  [K in keyof C as C[K] extends (...args: never[]) => unknown ? K : never]: C[K] extends (
+    ...args: never[]
+  ) => ClientReadableStream<unknown>
     ? Stream<C[K]>
     : Unary<C[K]>;
 };
