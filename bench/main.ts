@@ -10,11 +10,6 @@
  * QUOTA_BENCH_SCENARIOS (any of keys,hot,open; default all three), QUOTA_BENCH_CLIENT (http2, a
  * minimal gRPC client on node:http2 that leaves the CPU to the server, the default; or grpc-js).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   connect,
   RateLimitRule,
@@ -25,8 +20,8 @@ import {
   CheckLimitRequest,
   type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { freePort } from '../src/freePort.js';
 import { LightClient } from './LightClient.js';
+import { startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
@@ -164,47 +159,6 @@ async function openLoop(check: Caller, name: string): Promise<Result> {
     seconds: (performance.now() - started) / 1000,
     latencies: latencies.subarray(0, calls - errors),
   };
-}
-
-async function startServer(): Promise<{ address: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
-  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=32', main, 'serve'], {
-    env: {
-      ...process.env,
-      QUOTA_HOST: '127.0.0.1',
-      QUOTA_PORT: String(port),
-      QUOTA_DATA_DIR: dataDir,
-      QUOTA_METRICS_PORT: '0',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    address: `127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function waitServing(client: QuotaConnection): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await client.admin.listRateLimitRules(
-        { scope: Scope.SCOPE_UNSPECIFIED },
-        { timeoutMs: 1000 },
-      );
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
 }
 
 async function main(): Promise<void> {

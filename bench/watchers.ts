@@ -7,15 +7,11 @@
  * Env: QUOTA_BENCH_WATCHERS (default 500), QUOTA_BENCH_SECONDS (per window, default 10).
  * Run: npm run build && node dist/bench/watchers.js
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { connect, type QuotaConnection } from '../clients/typescript/src/index.js';
+import { connect } from '../clients/typescript/src/index.js';
 import type { LoadSnapshot } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { freePort } from '../src/freePort.js';
+import { startServer, waitServing } from './startServer.js';
 
 const WATCHERS = Number(process.env['QUOTA_BENCH_WATCHERS'] ?? 500);
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
@@ -58,52 +54,8 @@ async function measure(pid: number, label: string, received: () => number): Prom
   );
 }
 
-async function startServer(): Promise<{
-  child: ChildProcess;
-  address: string;
-  stop: () => Promise<void>;
-}> {
-  const port = await freePort();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
-  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child = spawn(process.execPath, [main, 'serve'], {
-    env: {
-      ...process.env,
-      QUOTA_HOST: '127.0.0.1',
-      QUOTA_PORT: String(port),
-      QUOTA_DATA_DIR: dataDir,
-      QUOTA_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    child,
-    address: `127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function waitServing(client: QuotaConnection): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await client.admin.getThrottleThresholds({}, { timeoutMs: 1000 });
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 async function main(): Promise<void> {
-  const server = await startServer();
+  const server = await startServer({ LOG_LEVEL: 'warn' });
   const pid = server.child.pid!;
   const client = connect(server.address);
   let received = 0;

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { ChangeFeed, RuleStore } from './ports.js';
 import type { CheckLimitInput, RateLimitRule, Scope } from './types.js';
+import { followChanges } from './followChanges.js';
 
 interface ScopeIndex {
   readonly defaults: RateLimitRule[];
@@ -24,7 +25,7 @@ export class RuleCache {
   private loaded = false;
   private reloading: Promise<void> | undefined;
   private again = false;
-  private timer: NodeJS.Timeout | undefined;
+  private unfollow: () => void = () => undefined;
 
   constructor(
     private readonly store: RuleStore,
@@ -34,17 +35,16 @@ export class RuleCache {
 
   /** Loads the rules and follows `feed`. */
   async start(feed: ChangeFeed): Promise<void> {
-    feed.onChange((payload) => {
-      if (payload === 'rate_limit_rules') void this.reload();
-    });
-    feed.onReconnect(() => void this.reload());
-    await this.reload();
-    this.timer = setInterval(() => void this.reload(), this.refreshMs);
-    this.timer.unref();
+    this.unfollow = await followChanges(
+      feed,
+      'rate_limit_rules',
+      () => this.reload(),
+      this.refreshMs,
+    );
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.unfollow();
   }
 
   /** Whether rules have been loaded at least once. */

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { ThrottleStore } from './ports.js';
 import { validateThresholds } from './ThrottlePolicy.js';
 import type { Thresholds } from './types.js';
+import { followChanges } from '../limits/followChanges.js';
 
 /**
  * The throttle thresholds in force on this replica: the env defaults until an operator stores
@@ -11,7 +12,7 @@ import type { Thresholds } from './types.js';
  */
 export class ThresholdSettings {
   private value: Thresholds;
-  private timer: NodeJS.Timeout | undefined;
+  private unfollow: () => void = () => undefined;
 
   constructor(
     private readonly store: ThrottleStore,
@@ -27,17 +28,16 @@ export class ThresholdSettings {
   }
 
   async start(feed: ChangeFeed): Promise<void> {
-    feed.onChange((payload) => {
-      if (payload === 'throttle_thresholds') void this.reload();
-    });
-    feed.onReconnect(() => void this.reload());
-    await this.reload();
-    this.timer = setInterval(() => void this.reload(), this.refreshMs);
-    this.timer.unref();
+    this.unfollow = await followChanges(
+      feed,
+      'throttle_thresholds',
+      () => this.reload(),
+      this.refreshMs,
+    );
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.unfollow();
   }
 
   /** Validates (ValidationError names e.g. thresholds.moderate), stores and applies. */

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { QuotaConnection } from '../clients/typescript/src/index.js';
+import { freePort } from '../src/freePort.js';
+
+/** A server started by a benchmark as a child process, with its own temporary data folder. */
+export interface BenchServer {
+  readonly child: ChildProcess;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port, with the heap flags of
+ * `npm start`, an embedded PostgreSQL in a temporary folder (or DATABASE_URL when set), and
+ * `env` on top.
+ */
+export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
+  const child = spawn(process.execPath, ['--max-semi-space-size=32', main, 'serve'], {
+    env: {
+      ...process.env,
+      QUOTA_HOST: '127.0.0.1',
+      QUOTA_PORT: String(port),
+      QUOTA_DATA_DIR: dataDir,
+      QUOTA_METRICS_PORT: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once the server answers an admin call; gives up after 30 s. */
+export async function waitServing(client: QuotaConnection): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await client.admin.getThrottleThresholds({}, { timeoutMs: 1000 });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
