@@ -21,7 +21,8 @@ CREATE TABLE rate_limit_rules (
 
 -- One row per (rule, key). Sliding and fixed windows keep win_start/curr/prev (O(1) per key);
 -- the token bucket keeps its theoretical arrival time in tat_ms. expires_ms lets the cleanup
--- job drop rows whose state no longer matters. fillfactor leaves room for HOT updates.
+-- job drop rows whose state no longer matters. fillfactor leaves room for HOT updates, and no
+-- index covers a column that changes (expires_ms is found by a scan), so updates stay HOT.
 CREATE TABLE rate_limit_counters (
   rule       text NOT NULL,
   key        text NOT NULL,
@@ -33,7 +34,6 @@ CREATE TABLE rate_limit_counters (
   PRIMARY KEY (rule, key)
 ) WITH (fillfactor = 70);
 
-CREATE INDEX rate_limit_counters_expires ON rate_limit_counters (expires_ms);
 
 -- First answers to requests that carried a request_id, so retries return them unchanged.
 CREATE TABLE idempotency_keys (
@@ -78,7 +78,7 @@ CREATE FUNCTION quota_decide(
   c_rules text[], c_keys text[],
   i_counter int[], i_limit bigint[], i_window_ms bigint[], i_algorithm text[], i_period text[],
   i_shadow boolean[],
-  d_first int[], d_count int[], d_hits bigint[], d_idem text[], p_tz text)
+  d_first int[], d_count int[], d_hits bigint[], d_idem text[], p_tz text, p_lock_timeout_ms int)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -128,6 +128,9 @@ BEGIN
   -- Counts may be lost in a crash (at most the last fraction of a second); a decision is not
   -- worth a disk flush each. Idempotency answers share the transaction and the trade-off.
   PERFORM set_config('synchronous_commit', 'off', true);
+  -- A caller gives up after its timeout; a decision still waiting for locks by then must not
+  -- go on to count what the caller was told was not decided.
+  PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
 
   IF EXISTS (SELECT 1 FROM unnest(d_idem) k WHERE k IS NOT NULL) THEN
     -- Serialises concurrent retries of one request so that exactly one of them decides. Taken
@@ -144,18 +147,28 @@ BEGIN
     END LOOP;
   END IF;
 
-  -- Create missing counters and lock all of them, in the order given, reading their state.
+  -- Lock every counter, in the order given, creating missing ones, and read its state. A row
+  -- lock, not a new row version: the one write per counter comes at the end.
   s_start := array_fill(0::bigint, ARRAY[greatest(nc, 1)]);
   s_curr := s_start; s_prev := s_start; s_exp := s_start;
   s_tat := array_fill(0::double precision, ARRAY[greatest(nc, 1)]);
   FOR ci IN 1..nc LOOP
-    INSERT INTO rate_limit_counters AS c (rule, key) VALUES (c_rules[ci], c_keys[ci])
-    ON CONFLICT (rule, key) DO UPDATE SET rule = c.rule
-    RETURNING c.win_start, c.curr, c.prev, c.tat_ms, c.expires_ms
-      INTO cur_start, cur_curr, cur_prev, cur_tat, cur_exp;
+    SELECT c.win_start, c.curr, c.prev, c.tat_ms, c.expires_ms
+      INTO cur_start, cur_curr, cur_prev, cur_tat, cur_exp
+      FROM rate_limit_counters c WHERE c.rule = c_rules[ci] AND c.key = c_keys[ci] FOR UPDATE;
+    IF NOT FOUND THEN
+      INSERT INTO rate_limit_counters (rule, key) VALUES (c_rules[ci], c_keys[ci]) ON CONFLICT DO NOTHING;
+      SELECT c.win_start, c.curr, c.prev, c.tat_ms, c.expires_ms
+        INTO cur_start, cur_curr, cur_prev, cur_tat, cur_exp
+        FROM rate_limit_counters c WHERE c.rule = c_rules[ci] AND c.key = c_keys[ci] FOR UPDATE;
+    END IF;
     s_start[ci] := cur_start; s_curr[ci] := cur_curr; s_prev[ci] := cur_prev;
     s_tat[ci] := cur_tat; s_exp[ci] := cur_exp;
   END LOOP;
+  -- The time of the decision is after the locks: a batch that waited for another must not
+  -- count in a window that the other has already moved past.
+  ts := clock_timestamp();
+  now_ms := extract(epoch FROM ts) * 1000;
 
   FOR d IN 1..nd LOOP
     CONTINUE WHEN results[d] IS NOT NULL;
@@ -196,23 +209,24 @@ BEGIN
         END IF;
         n_exp := n_exp || ceil(greatest(cur_tat, now_ms))::bigint;
       ELSE
-        -- Roll the two buckets forward to the current window.
-        IF cur_start = start_ms THEN
-          NULL;
+        -- Roll the two buckets forward to the current window, never back: a stored window
+        -- newer than this clock reading is the current one.
+        IF cur_start >= start_ms THEN
+          start_ms := cur_start;
+          end_ms := CASE WHEN i_period[j] IS NULL THEN start_ms + w::bigint ELSE end_ms END;
         ELSIF i_period[j] IS NULL AND cur_start = start_ms - w::bigint THEN
           cur_prev := cur_curr; cur_curr := 0;
         ELSE
           cur_prev := 0; cur_curr := 0;
         END IF;
         cur_start := start_ms;
-        elapsed := now_ms - start_ms;
+        elapsed := greatest(0, now_ms - start_ms);
         IF i_algorithm[j] = 'fixed_window' OR i_period[j] IS NOT NULL THEN
           estimate := cur_curr;
           reset := end_ms - now_ms;
           t := CASE WHEN hits > lim THEN reset + w ELSE reset END;
         ELSE
           estimate := cur_prev * (w - elapsed) / w + cur_curr;
-          reset := CASE WHEN cur_curr + hits > 0 THEN end_ms + w - now_ms ELSE end_ms - now_ms END;
           IF hits > lim THEN
             t := 2 * w;
           ELSIF cur_curr + hits <= lim THEN
@@ -226,6 +240,12 @@ BEGIN
         ok := estimate + hits <= lim;
         rem := CASE WHEN ok THEN lim - estimate - hits ELSE greatest(0, lim - estimate) END;
         IF ok OR i_shadow[j] THEN cur_curr := cur_curr + hits; END IF;
+        IF i_algorithm[j] = 'sliding_window' AND i_period[j] IS NULL THEN
+          -- What is counted drains: this window's bucket by the end of the next window, the
+          -- previous window's bucket by the end of this one.
+          reset := CASE WHEN cur_curr > 0 THEN end_ms + w - now_ms
+                        WHEN cur_prev > 0 THEN end_ms - now_ms ELSE 0 END;
+        END IF;
         n_exp := n_exp || (end_ms + w::bigint);
       END IF;
       n_start := n_start || cur_start; n_curr := n_curr || cur_curr; n_prev := n_prev || cur_prev;
@@ -294,7 +314,7 @@ CREATE TRIGGER rate_limit_rules_notify
 
 DROP TRIGGER IF EXISTS rate_limit_rules_notify ON rate_limit_rules;
 DROP FUNCTION IF EXISTS quota_notify_config();
-DROP FUNCTION IF EXISTS quota_decide(text[], text[], int[], bigint[], bigint[], text[], text[], boolean[], int[], int[], bigint[], text[], text);
+DROP FUNCTION IF EXISTS quota_decide(text[], text[], int[], bigint[], bigint[], text[], text[], boolean[], int[], int[], bigint[], text[], text, int);
 DROP FUNCTION IF EXISTS quota_period_bounds(text, text, timestamptz);
 DROP TABLE IF EXISTS idempotency_keys;
 DROP TABLE IF EXISTS rate_limit_counters;

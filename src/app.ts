@@ -141,6 +141,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       {
         failureMode: config.failureMode,
         timezone: config.timezone,
+        logger,
       },
     );
     const rules = new RuleAdmin(ruleStore, ruleCache);

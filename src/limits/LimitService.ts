@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { FailureMode } from '../config.js';
 import { StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { LimitStore, ThrottleSource } from './ports.js';
 import type { RuleCache } from './RuleCache.js';
 import type { CheckLimitInput, CheckLimitResult, CounterRequest, LimitStatus } from './types.js';
@@ -8,6 +10,7 @@ import { validateCheckLimit } from './validateCheckLimit.js';
 export interface LimitServiceOptions {
   readonly failureMode: FailureMode;
   readonly timezone: string;
+  readonly logger: Logger;
 }
 
 /** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
@@ -22,6 +25,8 @@ export class LimitService {
   async check(request: CheckLimitInput): Promise<CheckLimitResult> {
     const input = validateCheckLimit(request);
     const throttleFactor = this.throttle.factorFor(input.host);
+    // Without rules there is nothing to decide by: that is not "no rule applies".
+    if (!this.rules.ready) return this.failureMode(throttleFactor);
     // Sorted so that concurrent decisions lock counters in one order and never deadlock.
     const matched = this.rules
       .match(input)
@@ -44,18 +49,16 @@ export class LimitService {
       decision = await this.store.check(
         counters,
         input.hits,
-        input.requestId ? `check_limit:${input.requestId}` : null,
+        input.requestId ? idempotencyKey(input) : null,
         this.options.timezone,
       );
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      return {
-        allowed: this.options.failureMode === 'open',
-        limits: [],
-        retryAfterMs: this.options.failureMode === 'open' ? null : 1000,
-        degraded: true,
-        throttleFactor,
-      };
+      // Any store failure (timeout, lost connection, lock timeout, failover to a read-only
+      // server...) gets the failure mode: a decision never turns into an error for the caller.
+      if (!(err instanceof StoreUnavailableError)) {
+        this.options.logger.error({ err }, 'decision failed in the store; failure mode answered');
+      }
+      return this.failureMode(throttleFactor);
     }
     // A replayed answer may name rules changed since; report the ones still known.
     const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));
@@ -72,6 +75,31 @@ export class LimitService {
       throttleFactor,
     };
   }
+
+  private failureMode(throttleFactor: number): CheckLimitResult {
+    const open = this.options.failureMode === 'open';
+    return {
+      allowed: open,
+      limits: [],
+      retryAfterMs: open ? null : 1000,
+      degraded: true,
+      throttleFactor,
+    };
+  }
+}
+
+/**
+ * The stored key of a request_id: bound to what the call asks for, so that a request_id reused
+ * for another call (another identifier, more hits) is a new decision, not a replay of the first.
+ */
+function idempotencyKey(input: CheckLimitInput): string {
+  const what = createHash('sha256')
+    .update(
+      [input.ip, input.userId, input.apiKey, input.resource, String(input.hits)].join('\u0000'),
+    )
+    .digest('base64url')
+    .slice(0, 22);
+  return `check_limit:${input.requestId}:${what}`;
 }
 
 function cmp(a: string, b: string): number {

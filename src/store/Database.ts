@@ -87,22 +87,37 @@ export class Database extends EventEmitter {
     return this.bounded(timeoutMs, () => this.pool.query<R>(config));
   }
 
-  /** Runs `work` in one transaction on one connection, bounded by the slow timeout. */
+  /**
+   * Runs `work` in one transaction on one connection, bounded by the slow timeout. Statements
+   * inside are bounded on the server as well (statement_timeout), so work the caller gave up on
+   * does not commit much later.
+   */
   async transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     return this.bounded(this.slowTimeoutMs, async () => {
       const client = await this.pool.connect();
+      // A checked-out client has no pool listener: a connection cut by the server (restart,
+      // failover) would otherwise be an unhandled 'error' event and end the process.
+      let lost: Error | undefined;
+      const onError = (err: Error) => {
+        lost = err;
+      };
+      client.on('error', onError);
       let broken: unknown;
       try {
         await client.query('BEGIN');
+        await client.query(`SET LOCAL statement_timeout = ${Math.ceil(this.slowTimeoutMs)}`);
         const result = await work(client);
         await client.query('COMMIT');
         return result;
       } catch (err) {
         broken = err;
         await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
+        throw lost ?? err;
       } finally {
-        client.release(broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
+        client.off('error', onError);
+        const destroy =
+          lost ?? (broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
+        client.release(destroy);
       }
     });
   }

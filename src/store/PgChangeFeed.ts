@@ -13,6 +13,7 @@ export class PgChangeFeed implements ChangeFeed {
   private readonly reconnectListeners: (() => void)[] = [];
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private ping: NodeJS.Timeout | undefined;
   private connectedOnce = false;
 
   constructor(
@@ -49,6 +50,8 @@ export class PgChangeFeed implements ChangeFeed {
       connectionString: this.url,
       connectionTimeoutMillis: 5000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: 3000,
     });
     client.on('notification', (msg) => {
       for (const l of this.changeListeners) l(msg.channel, msg.payload ?? '');
@@ -63,10 +66,22 @@ export class PgChangeFeed implements ChangeFeed {
     };
     client.on('error', lost);
     client.on('end', () => lost());
-    await client.connect();
-    for (const channel of this.channels)
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    try {
+      await client.connect();
+      for (const channel of this.channels)
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.client = client;
+    // A half-open connection delivers nothing and reports nothing: a ping every few seconds
+    // notices it long before TCP keepalive would.
+    clearInterval(this.ping);
+    this.ping = setInterval(() => {
+      if (this.client === client) client.query('SELECT 1').catch((err: Error) => lost(err));
+    }, 5000);
+    this.ping.unref();
     if (this.connectedOnce) for (const l of this.reconnectListeners) l();
     this.connectedOnce = true;
   }
@@ -80,6 +95,7 @@ export class PgChangeFeed implements ChangeFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.ping);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);

@@ -4,7 +4,8 @@ import type { CounterDecision, CounterRequest } from '../limits/types.js';
 import type { Database } from './Database.js';
 
 const DECIDE = `SELECT quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
-  $6::text[], $7::text[], $8::boolean[], $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text) AS d`;
+  $6::text[], $7::text[], $8::boolean[], $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text,
+  $14::int) AS d`;
 
 /** The jsonb that quota_decide returns for one decision. */
 interface DecisionJson {
@@ -185,6 +186,7 @@ export class PgLimitStore implements LimitStore {
         batch.map((p) => p.hits),
         batch.map((p) => p.idempotencyKey),
         batch[0]!.timezone,
+        this.options.timeoutMs,
       ],
       { name: 'quota_decide', fast: true },
     );

@@ -17,6 +17,13 @@ interface RuleRow {
   description: string;
 }
 
+/**
+ * Deletes a rule's counters, locking them in the order decisions lock counters (by key, byte
+ * order) so that a delete and a decision never wait on each other in a cycle.
+ */
+const DELETE_COUNTERS = `DELETE FROM rate_limit_counters WHERE rule = $1 AND key IN (
+  SELECT key FROM rate_limit_counters WHERE rule = $1 ORDER BY key COLLATE "C" FOR UPDATE)`;
+
 const COLUMNS =
   'name, scope, match, limit_count, window_ms, algorithm, period, enabled, shadow, load_adaptive, description';
 
@@ -71,7 +78,7 @@ export class PgRuleStore implements RuleStore {
           old.period !== rule.period ||
           Number(old.window_ms) !== (rule.windowMs ?? 0))
       ) {
-        await client.query('DELETE FROM rate_limit_counters WHERE rule = $1', [rule.name]);
+        await client.query(DELETE_COUNTERS, [rule.name]);
       }
       return toRule(result.rows[0]!);
     });
@@ -91,7 +98,7 @@ export class PgRuleStore implements RuleStore {
     await this.db.transaction(async (client) => {
       const result = await client.query('DELETE FROM rate_limit_rules WHERE name = $1', [name]);
       if (result.rowCount === 0) throw new NotFoundError('rate-limit rule', name);
-      await client.query('DELETE FROM rate_limit_counters WHERE rule = $1', [name]);
+      await client.query(DELETE_COUNTERS, [name]);
     });
   }
 }
