@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { ChangeFeed, RuleStore } from './ports.js';
 import type { CheckLimitInput, RateLimitRule, Scope } from './types.js';
+import { coalesced } from './coalesced.js';
 import { followChanges } from './followChanges.js';
 
 interface ScopeIndex {
@@ -23,8 +24,7 @@ const FIELD: Record<Scope, keyof CheckLimitInput> = {
 export class RuleCache {
   private index = new Map<Scope, ScopeIndex>();
   private loaded = false;
-  private reloading: Promise<void> | undefined;
-  private again = false;
+  private retry: NodeJS.Timeout | undefined;
   private unfollow: () => void = () => undefined;
 
   constructor(
@@ -45,6 +45,7 @@ export class RuleCache {
 
   stop(): void {
     this.unfollow();
+    clearTimeout(this.retry);
   }
 
   /** Whether rules have been loaded at least once. */
@@ -53,27 +54,19 @@ export class RuleCache {
   }
 
   /** Reloads now; concurrent calls coalesce into at most one more load. */
-  async reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
+  readonly reload: () => Promise<void> = coalesced(async () => {
+    try {
+      this.index = buildIndex(await this.store.list());
+      this.loaded = true;
+    } catch (err) {
+      // Keep serving the last rules, and try again soon rather than at the next safety poll:
+      // a change announced while the store failed must not wait 30 s.
+      this.logger.warn({ err }, 'rule reload failed; keeping the last rules, retrying in 1 s');
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.reload(), 1000);
+      this.retry.unref();
     }
-    this.reloading = (async () => {
-      do {
-        this.again = false;
-        try {
-          this.index = buildIndex(await this.store.list());
-          this.loaded = true;
-        } catch (err) {
-          this.logger.warn({ err }, 'rule reload failed; keeping the last rules');
-          return;
-        }
-      } while (this.again);
-    })().finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
-  }
+  });
 
   /**
    * The rules that apply to a call, with the identifier each keys on: per scope whose identifier

@@ -7,6 +7,7 @@ import type { ThresholdSettings } from './ThresholdSettings.js';
 import { throttleFactor } from './ThrottlePolicy.js';
 import type { HostHealth, HostLoad, HostSnapshot, LoadFigures } from './types.js';
 import { validateReport } from './validateReport.js';
+import { coalesced } from '../limits/coalesced.js';
 
 export interface LoadHubOptions {
   /** The sampling interval, in ms: staleness is counted in these. */
@@ -55,10 +56,9 @@ export class LoadHub implements ThrottleSource {
     await this.refresh().catch((err: unknown) =>
       this.logger.warn({ err }, 'initial load refresh failed'),
     );
-    this.pollTimer = setInterval(
-      () => void this.refresh().catch(() => undefined),
-      this.options.intervalMs,
-    );
+    // On a slow database, polls must not pile up on the pool the decisions use.
+    const poll = coalesced(() => this.refresh().catch(() => undefined));
+    this.pollTimer = setInterval(() => void poll(), this.options.intervalMs);
     this.pollTimer.unref();
   }
 

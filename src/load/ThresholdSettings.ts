@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { ThrottleStore } from './ports.js';
 import { validateThresholds } from './ThrottlePolicy.js';
 import type { Thresholds } from './types.js';
+import { coalesced } from '../limits/coalesced.js';
 import { followChanges } from '../limits/followChanges.js';
 
 /**
@@ -45,14 +46,17 @@ export class ThresholdSettings {
     const valid = validateThresholds(thresholds);
     await this.store.setThresholds(valid);
     this.value = valid;
+    // Runs after any reload that began before the write, so an older read cannot land last.
+    await this.reload();
     return valid;
   }
 
-  async reload(): Promise<void> {
+  /** Reloads now; concurrent calls coalesce, so an older read never lands after a newer one. */
+  readonly reload: () => Promise<void> = coalesced(async () => {
     try {
       this.value = (await this.store.getThresholds()) ?? this.defaults;
     } catch (err) {
       this.logger.warn({ err }, 'throttle threshold reload failed; keeping the last ones');
     }
-  }
+  });
 }

@@ -12,7 +12,8 @@ type Figures = Omit<HostSnapshot, 'host'>;
  * `timeoutMs` fails and the loop tries again next interval.
  */
 export class WorkerLoadSampler implements LoadSampler {
-  private readonly worker: Worker;
+  private worker: Worker;
+  private closed = false;
   private next = 0;
   private readonly waiting = new Map<
     number,
@@ -20,22 +21,35 @@ export class WorkerLoadSampler implements LoadSampler {
   >();
 
   constructor(
-    dataPath: string,
+    private readonly dataPath: string,
     private readonly timeoutMs = 10_000,
   ) {
-    this.worker = new Worker(WorkerLoadSampler.script(), { workerData: { dataPath } });
-    this.worker.unref();
-    this.worker.on('message', (msg: { id: number; figures?: Figures; error?: string }) => {
+    this.worker = this.spawn();
+  }
+
+  /** Starts the worker; one that dies is replaced, so the host never goes stale for good. */
+  private spawn(): Worker {
+    const worker = new Worker(WorkerLoadSampler.script(), {
+      workerData: { dataPath: this.dataPath },
+    });
+    worker.unref();
+    worker.on('message', (msg: { id: number; figures?: Figures; error?: string }) => {
       const w = this.waiting.get(msg.id);
       if (!w) return;
       this.waiting.delete(msg.id);
       if (msg.figures) w.resolve(msg.figures);
       else w.reject(new Error(msg.error ?? 'sampling failed'));
     });
-    this.worker.on('error', (err) => {
-      for (const w of this.waiting.values()) w.reject(err);
+    worker.on('error', () => undefined);
+    worker.on('exit', () => {
+      for (const w of this.waiting.values()) w.reject(new Error('sampler worker exited'));
       this.waiting.clear();
+      if (this.closed) return;
+      setTimeout(() => {
+        if (!this.closed) this.worker = this.spawn();
+      }, 1000).unref();
     });
+    return worker;
   }
 
   /** The compiled worker script beside this file (absent when running from TypeScript sources). */
@@ -71,6 +85,7 @@ export class WorkerLoadSampler implements LoadSampler {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const w of this.waiting.values()) w.reject(new Error('sampler closed'));
     this.waiting.clear();
     await this.worker.terminate();
