@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { Algorithm, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -84,3 +84,64 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
   }
   throw new Error('condition not met in time');
 }
+
+describe('two replicas under concurrency', () => {
+  it('count one request_id once when it arrives many times at once on both', async () => {
+    await a.client.admin.upsertRateLimitRule({
+      rule: RateLimitRule.fromPartial({
+        name: 'idem',
+        scope: Scope.SCOPE_API_KEY,
+        match: '*',
+        limit: 100,
+        window: { seconds: 60, nanos: 0 },
+      }),
+    });
+    await waitFor(
+      async () => (await b.client.quota.checkLimit(req({ apiKey: 'probe' }))).limits.length === 1,
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b).client.quota.checkLimit(req({ apiKey: 'k-idem', requestId: 'same-id' })),
+      ),
+    );
+    expect(answers.filter((x) => x.degraded)).toHaveLength(0);
+    expect(new Set(answers.map((x) => x.limits[0]!.remaining))).toEqual(new Set([99]));
+    const row = await db.query<{ curr: string }>(
+      `SELECT curr FROM rate_limit_counters WHERE rule = 'idem' AND key = 'k-idem'`,
+    );
+    expect(Number(row.rows[0]!.curr)).toBe(1);
+  });
+
+  it('never admit more than a fixed window allows while calls cross window boundaries', async () => {
+    await a.client.admin.upsertRateLimitRule({
+      rule: RateLimitRule.fromPartial({
+        name: 'fixed-1s',
+        scope: Scope.SCOPE_RESOURCE,
+        match: '*',
+        limit: 10,
+        window: { seconds: 1, nanos: 0 },
+        algorithm: Algorithm.ALGORITHM_FIXED_WINDOW,
+      }),
+    });
+    await waitFor(
+      async () => (await b.client.quota.checkLimit(req({ resource: 'probe' }))).limits.length === 1,
+    );
+    const admittedPerWindow = new Map<number, number>();
+    const until = Date.now() + 2500;
+    const worker = async (s: TestServer) => {
+      while (Date.now() < until) {
+        const res = await s.client.quota.checkLimit(req({ resource: '/boundary' }));
+        if (!res.allowed) continue;
+        const l = res.limits[0]!;
+        // The window a call counted in, from the database's own answer: when it ends.
+        const end = Math.round(
+          (Date.now() + l.resetAfter!.seconds * 1000 + l.resetAfter!.nanos / 1e6) / 1000,
+        );
+        admittedPerWindow.set(end, (admittedPerWindow.get(end) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, i) => worker(i % 2 ? a : b)));
+    expect(admittedPerWindow.size).toBeGreaterThanOrEqual(2);
+    for (const n of admittedPerWindow.values()) expect(n).toBeLessThanOrEqual(10);
+  });
+});

@@ -1,0 +1,61 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { Database } from '../../src/store/Database.js';
+import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+
+let db: TestDatabase;
+let database: Database;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  database = new Database({
+    url: db.url,
+    timeoutMs: 250,
+    slowTimeoutMs: 3000,
+    poolSize: 4,
+    logger: silentLogger(),
+  });
+});
+
+afterAll(async () => {
+  await database?.close();
+  await db?.drop();
+});
+
+describe('Database', () => {
+  it('fails a transaction whose connection the server cuts, without an unhandled error', async () => {
+    const killer = new pg.Client({ connectionString: db.url });
+    await killer.connect();
+    try {
+      const work = database.transaction(async (client) => {
+        await client.query(`SELECT set_config('application_name', 'victim', true)`);
+        await client.query('SELECT pg_sleep(2)');
+      });
+      const outcome = work.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      const killed = await killer.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'`,
+      );
+      expect(killed.rowCount).toBe(1);
+      expect(await outcome).toBeInstanceOf(Error);
+      // The pool is usable afterwards: the cut connection was discarded, not handed out again.
+      await new Promise((r) => setTimeout(r, 300));
+      const ok = await database.query<{ one: number }>('SELECT 1 AS one');
+      expect(ok.rows[0]!.one).toBe(1);
+    } finally {
+      await killer.end();
+    }
+  });
+
+  it('bounds statements inside a transaction on the server too', async () => {
+    const started = performance.now();
+    await expect(
+      database.transaction((client) => client.query('SELECT pg_sleep(10)')),
+    ).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(4000);
+  });
+});
