@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { service as healthService } from 'grpc-health-check';
+import { healthCheck } from '../support/healthCheck.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -19,24 +19,6 @@ afterAll(async () => {
   await server?.stop();
   await db?.drop();
 });
-
-function healthCheck(address: string, service: string): Promise<string> {
-  const Client = grpc.makeGenericClientConstructor(healthService, 'Health');
-  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as {
-    check(
-      req: { service: string },
-      cb: (err: grpc.ServiceError | null, res: { status: string }) => void,
-    ): void;
-    close(): void;
-  };
-  return new Promise((resolve, reject) =>
-    client.check({ service }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res.status);
-    }),
-  );
-}
 
 function listServices(address: string, version: 'v1' | 'v1alpha'): Promise<string[]> {
   const require = createRequire(import.meta.url);
