@@ -84,15 +84,19 @@ export class LoadHub implements ThrottleSource {
   /** A sample of this replica's host: applied here at once, then written for the others. */
   async ingestLocal(snapshot: HostSnapshot): Promise<void> {
     const factor = this.factorOf(snapshot);
-    this.put(snapshot, performance.now());
-    this.history.add(snapshot, factor);
+    // Stamped by the database clock like every report, so that hosts agree on time; while the
+    // database is down the sampler's own time keeps this replica's view current.
+    let stamped = snapshot;
     try {
-      await this.store.write(snapshot, factor);
+      const { at } = await this.store.write({ ...snapshot, at: null }, factor);
+      stamped = { ...snapshot, at };
       this.writeFailures = 0;
     } catch (err) {
       // Once per outage, not once per interval.
       if (this.writeFailures++ === 0) this.logger.warn({ err }, 'load snapshot not written');
     }
+    this.put(stamped, performance.now());
+    this.history.add(stamped, factor);
   }
 
   /** An executor's report: validated, written (database clock), applied; returns its factor. */
