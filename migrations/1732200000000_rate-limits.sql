@@ -97,6 +97,8 @@ DECLARE
   n_prev bigint[];
   n_tat double precision[];
   n_exp bigint[];
+  -- Per item of a decision: what remains if the decision counts nothing (it is denied).
+  n_base bigint[];
   results jsonb[] := array_fill(NULL::jsonb, ARRAY[greatest(nd, 1)]);
   idem_keys text[] := '{}';
   idem_answers jsonb[] := '{}';
@@ -176,7 +178,7 @@ BEGIN
     allowed := true;
     retry := 0;
     out_limits := '[]'::jsonb;
-    n_start := '{}'; n_curr := '{}'; n_prev := '{}'; n_tat := '{}'; n_exp := '{}';
+    n_start := '{}'; n_curr := '{}'; n_prev := '{}'; n_tat := '{}'; n_exp := '{}'; n_base := '{}';
 
     FOR j IN d_first[d] .. d_first[d] + d_count[d] - 1 LOOP
       ci := i_counter[j];
@@ -195,6 +197,8 @@ BEGIN
       IF i_algorithm[j] = 'token_bucket' THEN
         -- GCRA: each hit moves the theoretical arrival time w/limit later; a burst of `limit`
         -- fits in one window.
+        n_base := n_base || CASE WHEN lim > 0
+          THEN floor(greatest(0, w - (greatest(cur_tat, now_ms) - now_ms)) / (w / lim))::bigint ELSE 0 END;
         new_tat := greatest(cur_tat, now_ms) + hits * (w / greatest(lim, 1));
         ok := lim > 0 AND new_tat - now_ms <= w;
         IF ok THEN
@@ -239,6 +243,7 @@ BEGIN
         END IF;
         ok := estimate + hits <= lim;
         rem := CASE WHEN ok THEN lim - estimate - hits ELSE greatest(0, lim - estimate) END;
+        n_base := n_base || greatest(0, floor(lim - estimate))::bigint;
         IF ok OR i_shadow[j] THEN cur_curr := cur_curr + hits; END IF;
         IF i_algorithm[j] = 'sliding_window' AND i_period[j] IS NULL THEN
           -- What is counted drains: this window's bucket by the end of the next window, the
@@ -260,6 +265,13 @@ BEGIN
         'remaining', greatest(0, floor(rem))::bigint, 'window_ms', w::bigint,
         'reset_after_ms', ceil(greatest(0, reset))::bigint, 'exceeded', NOT ok);
     END LOOP;
+
+    IF NOT allowed THEN
+      -- A denied call counts nothing, so no limit may report it as counted.
+      FOR j IN 1 .. d_count[d] LOOP
+        out_limits := jsonb_set(out_limits, ARRAY[(j - 1)::text, 'remaining'], to_jsonb(n_base[j]));
+      END LOOP;
+    END IF;
 
     IF allowed THEN
       FOR j IN 1 .. d_count[d] LOOP

@@ -105,6 +105,8 @@ describe('CheckLimit', () => {
     const denied = await server.client.quota.checkLimit(req({ ip: '192.0.2.1', userId: 'carol' }));
     expect(denied.allowed).toBe(false);
     expect(denied.limits.find((l) => l.rule === 'ip-1')!.exceeded).toBe(true);
+    // The denied call reports the user limit as it stands: nothing was counted.
+    expect(denied.limits.find((l) => l.rule === 'user-5')!.remaining).toBe(4);
     const third = await server.client.quota.checkLimit(req({ ip: '192.0.2.2', userId: 'carol' }));
     expect(third.allowed).toBe(true);
     expect(third.limits.find((l) => l.rule === 'user-5')!.remaining).toBe(3);
