@@ -1,10 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import type { handleServerStreamingCall, ServerWritableStream } from '@grpc/grpc-js';
-import type { CallContext, HandlerDeps } from './handleUnary.js';
-import { toStatus } from './toStatus.js';
+import { startCall, type HandlerDeps } from './startCall.js';
 
 /** Context of a server-streaming call. */
-export interface StreamContext<Res> extends CallContext {
+export interface StreamContext<Res> {
   /** Aborts when the caller cancels or the server shuts down: the handler should then return. */
   readonly signal: AbortSignal;
   /**
@@ -25,7 +24,7 @@ export function handleServerStream<Req, Res>(
   fn: (request: Req, context: StreamContext<Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
-    const started = performance.now();
+    const record = startCall(method, deps);
     const controller = new AbortController();
     let cancelled = false;
     let waitingForDrain = false;
@@ -43,13 +42,9 @@ export function handleServerStream<Req, Res>(
     });
     const finish = (code: status) => {
       deps.shutdown?.removeEventListener('abort', onShutdown);
-      const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      deps.observer?.observe(method, code, ms);
-      deps.logger.info({ method, status: status[code], ms, sent, dropped }, 'call');
+      record.end(code, { sent, dropped });
     };
     const context: StreamContext<Res> = {
-      method,
-      peer: call.getPeer(),
       signal: controller.signal,
       send(message) {
         if (cancelled || waitingForDrain) {
@@ -71,8 +66,7 @@ export function handleServerStream<Req, Res>(
       (err: unknown) => {
         controller.abort();
         if (cancelled) return finish(status.CANCELLED);
-        const mapped = toStatus(err);
-        if (mapped.internal) deps.logger.error({ err, method }, 'internal error');
+        const mapped = record.fail(err);
         finish(mapped.code);
         call.emit('error', {
           code: mapped.code,

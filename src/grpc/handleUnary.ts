@@ -1,52 +1,28 @@
 import { status } from '@grpc/grpc-js';
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
-import type { Logger } from '../log.js';
-import type { CallObserver } from './CallObserver.js';
-import { toStatus } from './toStatus.js';
+import { startCall, type HandlerDeps } from './startCall.js';
 
-/** Context handed to every handler. */
-export interface CallContext {
-  readonly method: string;
-  /** The caller's address; computed on first read, since most handlers never need it. */
-  readonly peer: string;
-}
-
-export interface HandlerDeps {
-  readonly logger: Logger;
-  readonly observer?: CallObserver;
-}
+export type { HandlerDeps } from './startCall.js';
 
 /**
- * Turns `async (request, context) => response` into a grpc-js unary handler: one log line per
- * call (method, status, ms), errors through the toStatus boundary.
+ * Turns `async (request) => response` into a grpc-js unary handler: one log line per call
+ * (method, status, ms), errors through the toStatus boundary.
  */
 export function handleUnary<Req, Res>(
   method: string,
   deps: HandlerDeps,
-  fn: (request: Req, context: CallContext) => Promise<Res>,
+  fn: (request: Req) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
-    const started = performance.now();
-    const finish = (code: status) => {
-      const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      deps.observer?.observe(method, code, ms);
-      deps.logger.info({ method, status: status[code], ms }, 'call');
-    };
-    const context: CallContext = {
-      method,
-      get peer() {
-        return call.getPeer();
-      },
-    };
-    fn(call.request, context).then(
+    const record = startCall(method, deps);
+    fn(call.request).then(
       (response) => {
-        finish(status.OK);
+        record.end(status.OK);
         callback(null, response);
       },
       (err: unknown) => {
-        const mapped = toStatus(err);
-        if (mapped.internal) deps.logger.error({ err, method }, 'internal error');
-        finish(mapped.code);
+        const mapped = record.fail(err);
+        record.end(mapped.code);
         callback({ code: mapped.code, details: mapped.details, metadata: mapped.metadata });
       },
     );

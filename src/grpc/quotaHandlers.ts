@@ -36,19 +36,7 @@ export function quotaHandlers(
     });
   return {
     checkLimit: handleUnary('CheckLimit', deps, async (req: CheckLimitRequest) =>
-      checkLimitResponse(
-        await services.limits.check({
-          ip: req.ip,
-          userId: req.userId,
-          apiKey: req.apiKey,
-          resource: req.resource,
-          hits: req.hits,
-          requestId: req.requestId,
-          path: req.path,
-          userAgent: req.userAgent,
-          host: req.host,
-        }),
-      ),
+      checkLimitResponse(await services.limits.check(req)),
     ),
     checkCommandQuota: unimplemented('CheckCommandQuota'),
     recordExecution: unimplemented('RecordExecution'),

@@ -27,10 +27,8 @@ export class LimitService {
     const throttleFactor = this.throttle.factorFor(input.host);
     // Without rules there is nothing to decide by: that is not "no rule applies".
     if (!this.rules.ready) return this.failureMode(throttleFactor);
-    // Sorted so that concurrent decisions lock counters in one order and never deadlock.
-    const matched = this.rules
-      .match(input)
-      .sort((a, b) => cmp(a.rule.name, b.rule.name) || cmp(a.key, b.key));
+    // The store orders counters for locking; this order is the response's.
+    const matched = this.rules.match(input);
     if (matched.length === 0) {
       return { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor };
     }
@@ -100,8 +98,4 @@ function idempotencyKey(input: CheckLimitInput): string {
     .digest('base64url')
     .slice(0, 22);
   return `check_limit:${input.requestId}:${what}`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

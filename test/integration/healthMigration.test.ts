@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/log.js';
 import { migrate } from '../../src/store/migrate.js';
 import { healthCheck } from '../support/healthCheck.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { waitFor } from '../support/waitFor.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
 let db: TestDatabase;
@@ -26,12 +27,11 @@ describe('an external database', () => {
     expect(await healthCheck(server.address, '')).toBe('NOT_SERVING');
     expect(all.length).toBeGreaterThan(1);
     await migrate(db.url, silentLogger());
-    const until = Date.now() + 5000;
     let status = 'NOT_SERVING';
-    while (status !== 'SERVING' && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = await healthCheck(server.address, '');
-    }
+    await waitFor(async () => {
+      status = await healthCheck(server!.address, '');
+      return status === 'SERVING';
+    }).catch(() => undefined);
     expect(status).toBe('SERVING');
   });
 });

@@ -6,7 +6,8 @@ import {
   Scope,
 } from '../../clients/typescript/src/index.js';
 import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { report, waitFor, watch } from '../support/loadStreams.js';
+import { report, watch } from '../support/loadStreams.js';
+import { waitFor } from '../support/waitFor.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 

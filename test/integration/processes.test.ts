@@ -11,6 +11,7 @@ import {
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { freePort } from '../../src/freePort.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { waitFor } from '../support/waitFor.js';
 
 // Two real server processes (the build that `npm ci` makes), as operators run them.
 const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
@@ -43,16 +44,14 @@ async function startProcess(url: string): Promise<Proc> {
     child.once('exit', (code) => resolve(code)),
   );
   const client = connect(`127.0.0.1:${port}`, { timeoutMs: 10_000 });
-  const until = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 });
-      break;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitFor(
+    () =>
+      client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 }).then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+  );
   return { child, client, exited };
 }
 
@@ -82,14 +81,11 @@ describe('two server processes on one database', () => {
         window: { seconds: 60, nanos: 0 },
       }),
     });
-    const until = Date.now() + 5000;
-    while (
-      (await b.client.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'probe' }))).limits
-        .length === 0
-    ) {
-      if (Date.now() > until) throw new Error('rule never reached the second process');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      async () =>
+        (await b.client.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'probe' }))).limits
+          .length > 0,
+    );
     const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         (i % 2 ? a : b).client.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'hot' })),

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Algorithm, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { waitFor } from '../support/waitFor.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
 let db: TestDatabase;
@@ -75,15 +76,6 @@ describe('two replicas on one database', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not met in time');
-}
 
 describe('two replicas under concurrency', () => {
   it('count one request_id once when it arrives many times at once on both', async () => {

@@ -35,15 +35,3 @@ export const report = (r: Partial<ReportLoadRequest> & { host: string }): Report
   loadAvg1m: 0.5,
   ...r,
 });
-
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not met in time');
-}
