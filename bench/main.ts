@@ -21,6 +21,7 @@ import {
   type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { LightClient } from './LightClient.js';
+import { clock, pace } from './Pacer.js';
 import { startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
@@ -42,123 +43,99 @@ function grpcJsCaller(client: QuotaConnection): Caller {
     );
 }
 
-interface Result {
-  name: string;
-  calls: number;
-  errors: number;
-  denied: number;
-  degraded: number;
-  seconds: number;
-  latencies: Float64Array;
+/** What one scenario measured: outcomes and the latency of every answered call. */
+class Tally {
+  calls = 0;
+  errors = 0;
+  denied = 0;
+  degraded = 0;
+  private readonly latencies: number[] = [];
+  private readonly started = performance.now();
+
+  constructor(readonly name: string) {}
+
+  answered(res: CheckLimitResponse, latencyMs: number): void {
+    this.calls++;
+    if (!res.allowed) this.denied++;
+    if (res.degraded) this.degraded++;
+    this.latencies.push(latencyMs);
+  }
+
+  failed(): void {
+    this.calls++;
+    this.errors++;
+  }
+
+  report(): void {
+    const seconds = (performance.now() - this.started) / 1000;
+    const sorted = Float64Array.from(this.latencies).sort();
+    const at = (p: number) =>
+      sorted.length === 0
+        ? 'n/a'
+        : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2);
+    const line = [
+      this.name.padEnd(36),
+      `${Math.round(this.calls / seconds)
+        .toString()
+        .padStart(7)} decisions/s`,
+      `p50 ${at(50)} ms`,
+      `p99 ${at(99)} ms`,
+      `max ${at(100)} ms`,
+      `(${this.calls} calls, ${this.errors} errors, ${this.denied} denied, ${this.degraded} degraded)`,
+    ];
+    console.log(line.join('  '));
+  }
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function report(r: Result): void {
-  const sorted = r.latencies.slice().sort();
-  const line = [
-    r.name.padEnd(36),
-    `${Math.round(r.calls / r.seconds)
-      .toString()
-      .padStart(7)} decisions/s`,
-    `p50 ${percentile(sorted, 50).toFixed(2)} ms`,
-    `p99 ${percentile(sorted, 99).toFixed(2)} ms`,
-    `max ${percentile(sorted, 100).toFixed(2)} ms`,
-    `(${r.calls} calls, ${r.errors} errors, ${r.denied} denied, ${r.degraded} degraded)`,
-  ];
-  console.log(line.join('  '));
-}
-
-async function closedLoop(
-  check: Caller,
-  name: string,
-  key: (i: number) => string,
-): Promise<Result> {
-  const latencies: number[] = [];
-  let calls = 0,
-    errors = 0,
-    denied = 0,
-    degraded = 0,
-    i = 0;
+async function closedLoop(check: Caller, name: string, key: (i: number) => string): Promise<Tally> {
+  const tally = new Tally(name);
+  let i = 0;
   const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
   const worker = async () => {
     while (performance.now() < until) {
       const t0 = performance.now();
       try {
         const res = await check(request(key(i++)));
-        if (!res.allowed) denied++;
-        if (res.degraded) degraded++;
+        tally.answered(res, performance.now() - t0);
       } catch {
-        errors++;
+        tally.failed();
       }
-      latencies.push(performance.now() - t0);
-      calls++;
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return {
-    name,
-    calls,
-    errors,
-    denied,
-    degraded,
-    seconds: (performance.now() - started) / 1000,
-    latencies: Float64Array.from(latencies),
-  };
+  return tally;
 }
 
-async function openLoop(check: Caller, name: string): Promise<Result> {
-  const latencies = new Float64Array(RATE * SECONDS);
-  let calls = 0,
-    errors = 0,
-    denied = 0,
-    degraded = 0,
-    sent = 0,
-    outstanding = 0;
-  const started = performance.now();
+/**
+ * Calls at RATE per second whatever the answers do, latency counted from when each call was
+ * due, so a stall counts against every call it delays.
+ */
+async function openLoop(check: Caller, name: string): Promise<Tally> {
+  const tally = new Tally(name);
   const total = RATE * SECONDS;
+  let outstanding = 0;
   let drained: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (drained = resolve));
-  // Nothing per call is kept beyond its latency, so the client's own GC stays small.
-  const finish = (intended: number, ok: boolean) => {
-    if (ok) latencies[calls] = performance.now() - intended;
-    else errors++;
-    calls++;
-    outstanding--;
-    if (sent === total && outstanding === 0) drained();
+  let paced = false;
+  const settle = () => {
+    if (--outstanding === 0 && paced) drained();
   };
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
-    while (sent < due) {
-      // Latency counts from when the call was due, not when the loop got round to it.
-      const intended = started + (sent / RATE) * 1000;
-      const n = sent++;
-      outstanding++;
-      check(request(`open-${n % 10_000}`)).then(
-        (res) => {
-          if (!res.allowed) denied++;
-          if (res.degraded) degraded++;
-          finish(intended, true);
-        },
-        () => finish(intended, false),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  await pace(RATE, total, (n, dueAt) => {
+    outstanding++;
+    check(request(`open-${n % 10_000}`)).then(
+      (res) => {
+        tally.answered(res, clock() - dueAt);
+        settle();
+      },
+      () => {
+        tally.failed();
+        settle();
+      },
+    );
+  });
+  paced = true;
   if (outstanding > 0) await done;
-  return {
-    name,
-    calls,
-    errors,
-    denied,
-    degraded,
-    seconds: (performance.now() - started) / 1000,
-    latencies: latencies.subarray(0, calls - errors),
-  };
+  return tally;
 }
 
 async function main(): Promise<void> {
@@ -194,18 +171,15 @@ async function main(): Promise<void> {
     // Warm-up: connections, prepared statements, JIT.
     await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
     if (SCENARIOS.includes('keys')) {
-      report(
-        await closedLoop(
-          check,
-          `10,000 keys, ${CONCURRENCY} in flight`,
-          (i) => `key-${i % 10_000}`,
-        ),
-      );
+      (
+        await closedLoop(check, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`)
+      ).report();
     }
     if (SCENARIOS.includes('hot')) {
-      report(await closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
+      (await closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot')).report();
     }
-    if (SCENARIOS.includes('open')) report(await openLoop(check, `open loop, ${RATE}/s offered`));
+    if (SCENARIOS.includes('open'))
+      (await openLoop(check, `open loop, ${RATE}/s offered`)).report();
     light?.close();
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
   } finally {

@@ -12,7 +12,9 @@ import { LoadHistoryBuffer } from './load/LoadHistoryBuffer.js';
 import { LoadHub } from './load/LoadHub.js';
 import { SamplingLoop } from './load/SamplingLoop.js';
 import { SystemLoadSampler } from './load/SystemLoadSampler.js';
-import { WorkerLoadSampler } from './load/WorkerLoadSampler.js';
+import { LinuxLoadSampler } from './load/LinuxLoadSampler.js';
+import type { LoadSampler } from './load/ports.js';
+import { ProcessLoadSampler } from './load/ProcessLoadSampler.js';
 import { ThresholdSettings } from './load/ThresholdSettings.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/Metrics.js';
@@ -124,11 +126,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await history.flush().catch((err: unknown) => logger.warn({ err }, 'load history lost'));
     });
     const dataPath = config.databaseUrl === undefined ? config.dataDir : process.cwd();
-    // On a worker thread when compiled; from TypeScript sources (tests) on this one.
-    const sampler = WorkerLoadSampler.available()
-      ? new WorkerLoadSampler(dataPath)
-      : new SystemLoadSampler(dataPath);
-    if (sampler instanceof WorkerLoadSampler) cleanups.push(() => sampler.close());
+    const sampler = chooseSampler(dataPath);
+    if (sampler instanceof ProcessLoadSampler) cleanups.push(() => sampler.close());
     const sampling = new SamplingLoop(sampler, config.hostName, config.loadIntervalMs, logger);
     sampling.subscribe((snapshot) => void hub.ingestLocal(snapshot));
     sampling.start();
@@ -251,4 +250,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * On Linux, /proc read directly; elsewhere systeminformation, which runs commands synchronously:
+ * in a child process when compiled, on this thread from TypeScript sources (tests).
+ */
+function chooseSampler(dataPath: string): LoadSampler {
+  if (LinuxLoadSampler.available()) return new LinuxLoadSampler(dataPath);
+  if (ProcessLoadSampler.available()) return new ProcessLoadSampler(dataPath);
+  return new SystemLoadSampler(dataPath);
 }

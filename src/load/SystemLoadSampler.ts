@@ -1,6 +1,7 @@
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import si from 'systeminformation';
+import { clampPercent } from './clampPercent.js';
 import type { LoadSampler } from './ports.js';
 import type { HostSnapshot } from './types.js';
 
@@ -41,10 +42,6 @@ export class SystemLoadSampler implements LoadSampler {
       loadAvg1m: loadavg()[0] ?? 0,
     };
   }
-}
-
-function clampPercent(v: number): number {
-  return Number.isFinite(v) ? Math.min(100, Math.max(0, v)) : 0;
 }
 
 function rate(v: number | null | undefined): number {
