@@ -28,7 +28,14 @@ const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
 const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open').split(',');
+const SETTLE_MS = Number(process.env['QUOTA_BENCH_SETTLE_MS'] ?? 3000);
 const CLIENT = process.env['QUOTA_BENCH_CLIENT'] === 'grpc-js' ? 'grpc-js' : 'http2';
+
+/**
+ * A pause before each scenario, so that what the one before left behind (autovacuum of the rows
+ * it updated, the server's pending old-generation collection) is not measured as this one.
+ */
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
 const request = (userId: string): CheckLimitRequest => CheckLimitRequest.fromPartial({ userId });
 
@@ -171,15 +178,19 @@ async function main(): Promise<void> {
     // Warm-up: connections, prepared statements, JIT.
     await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
     if (SCENARIOS.includes('keys')) {
+      await settle();
       (
         await closedLoop(check, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`)
       ).report();
     }
     if (SCENARIOS.includes('hot')) {
+      await settle();
       (await closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot')).report();
     }
-    if (SCENARIOS.includes('open'))
+    if (SCENARIOS.includes('open')) {
+      await settle();
       (await openLoop(check, `open loop, ${RATE}/s offered`)).report();
+    }
     light?.close();
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
   } finally {

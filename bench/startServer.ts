@@ -22,7 +22,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child = spawn(process.execPath, ['--max-semi-space-size=32', main, 'serve'], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', main, 'serve'], {
     env: {
       ...process.env,
       QUOTA_HOST: '127.0.0.1',
