@@ -6,6 +6,7 @@
  * so a stall counts against every call it delays).
  *
  * Env: QUOTA_BENCH_TARGET, QUOTA_BENCH_SECONDS (per scenario, default 10),
+ * QUOTA_BENCH_WARMUP_SECONDS (closed-loop warm-up before the scenarios, default SECONDS),
  * QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64),
  * QUOTA_BENCH_SCENARIOS (any of keys,hot,open; default all three), QUOTA_BENCH_CLIENT (http2, a
  * minimal gRPC client on node:http2 that leaves the CPU to the server, the default; or grpc-js).
@@ -25,6 +26,7 @@ import { clock, pace } from './Pacer.js';
 import { startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
+const WARMUP_SECONDS = Number(process.env['QUOTA_BENCH_WARMUP_SECONDS'] ?? SECONDS);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
 const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open').split(',');
@@ -94,10 +96,15 @@ class Tally {
   }
 }
 
-async function closedLoop(check: Caller, name: string, key: (i: number) => string): Promise<Tally> {
+async function closedLoop(
+  check: Caller,
+  name: string,
+  key: (i: number) => string,
+  seconds = SECONDS,
+): Promise<Tally> {
   const tally = new Tally(name);
   let i = 0;
-  const until = performance.now() + SECONDS * 1000;
+  const until = performance.now() + seconds * 1000;
   const worker = async () => {
     while (performance.now() < until) {
       const t0 = performance.now();
@@ -176,7 +183,7 @@ async function main(): Promise<void> {
       `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight, ${CLIENT} client`,
     );
     // Warm-up: connections, prepared statements, JIT.
-    await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`).then(() => undefined);
+    await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
     if (SCENARIOS.includes('keys')) {
       await settle();
       (

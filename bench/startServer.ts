@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QuotaConnection } from '../clients/typescript/src/index.js';
+import { Scope, type QuotaConnection } from '../clients/typescript/src/index.js';
 import { freePort } from '../src/freePort.js';
 
 /** A server started by a benchmark as a child process, with its own temporary data folder. */
@@ -45,12 +45,18 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
   };
 }
 
-/** Resolves once the server answers an admin call; gives up after 30 s. */
+/**
+ * Resolves once the server answers an admin call that reads the database (one that answers
+ * from memory could succeed before the database is up); gives up after 30 s.
+ */
 export async function waitServing(client: QuotaConnection): Promise<void> {
   const until = Date.now() + 30_000;
   for (;;) {
     try {
-      await client.admin.getThrottleThresholds({}, { timeoutMs: 1000 });
+      await client.admin.listRateLimitRules(
+        { scope: Scope.SCOPE_UNSPECIFIED },
+        { timeoutMs: 1000 },
+      );
       return;
     } catch (err) {
       if (Date.now() > until) throw err;
