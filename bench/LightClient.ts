@@ -13,9 +13,9 @@ import {
  * 6 MB promoted per scavenge and 10–15 ms pauses at 2,000 calls/s, all counted as server latency.
  * Here a call is a map entry and two buffers.
  *
- * What it speaks: prior-knowledge HTTP/2 over cleartext (RFC 9113), requests as one fixed HPACK
- * block of literals without indexing (no dynamic table, no Huffman), flow control both ways,
- * SETTINGS and PING acknowledged, GOAWAY and RST_STREAM fail the calls they end. Response headers
+ * What it speaks: prior-knowledge HTTP/2 over cleartext (RFC 9113), request headers indexed the
+ * way real clients' HPACK encoders index them (see requestHeaderBlocks; no Huffman), flow
+ * control both ways, SETTINGS and PING acknowledged, GOAWAY and RST_STREAM fail the calls they end. Response headers
  * are not decoded: a call succeeds when its stream carries a response message and then ends,
  * which is how a gRPC server answers a unary call with status OK (an error is a trailers-only
  * response, with no message).
@@ -24,7 +24,8 @@ export class LightClient {
   private readonly socket: net.Socket;
   private readonly calls = new Map<number, Call>();
   private readonly queued: { id: number; frames: Buffer }[] = [];
-  private readonly headerBlock: Buffer;
+  private readonly headerBlocks: { first: Buffer; rest: Buffer };
+  private headersSent = false;
   private nextStreamId = 1;
   private input: Buffer = Buffer.alloc(0);
   private sendWindow = INITIAL_WINDOW;
@@ -35,7 +36,7 @@ export class LightClient {
 
   constructor(address: string) {
     const url = new URL(`http://${address}`);
-    this.headerBlock = requestHeaderBlock(url.host, '/quota.v1.QuotaService/CheckLimit');
+    this.headerBlocks = requestHeaderBlocks(url.host, '/quota.v1.QuotaService/CheckLimit');
     this.socket = net.connect({ host: url.hostname, port: Number(url.port), noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('error', (err) => this.failAll(err));
@@ -62,8 +63,12 @@ export class LightClient {
     this.nextStreamId += 2;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject, data: [], sentBytes: message.length });
+      // Frames are sent in the order they are built, so the first call's block fills the
+      // server's dynamic table before any later block refers to it.
+      const block = this.headersSent ? this.headerBlocks.rest : this.headerBlocks.first;
+      this.headersSent = true;
       const frames = Buffer.concat([
-        frame(FRAME.HEADERS, FLAG.END_HEADERS, id, this.headerBlock),
+        frame(FRAME.HEADERS, FLAG.END_HEADERS, id, block),
         frame(FRAME.DATA, FLAG.END_STREAM, id, message),
       ]);
       this.queued.push({ id, frames });
@@ -262,21 +267,38 @@ function hpackString(s: string): number[] {
 }
 
 /**
- * The request headers of every call, as literals without indexing: by static-table name where
- * one exists (RFC 7541, appendix A), else by a literal name.
+ * The request headers as a real HPACK encoder sends them (RFC 7541): `:method POST` and
+ * `:scheme http` by their static-table index; the path, authority, content-type and te as
+ * literals with incremental indexing on the first call, which puts them in the server's dynamic
+ * table, and by their dynamic-table index on every later call.
  */
-function requestHeaderBlock(authority: string, path: string): Buffer {
+function requestHeaderBlocks(authority: string, path: string): { first: Buffer; rest: Buffer } {
+  const indexed = (index: number) => hpackInt(index, 7, 0x80);
   const byIndex = (index: number, value: string) => [
-    ...hpackInt(index, 4, 0),
+    ...hpackInt(index, 6, 0x40),
     ...hpackString(value),
   ];
-  const byName = (name: string, value: string) => [0, ...hpackString(name), ...hpackString(value)];
-  return Buffer.from([
-    ...byIndex(2, 'POST'),
-    ...byIndex(6, 'http'),
+  const byName = (name: string, value: string) => [
+    0x40,
+    ...hpackString(name),
+    ...hpackString(value),
+  ];
+  const first = Buffer.from([
+    ...indexed(3),
+    ...indexed(6),
     ...byIndex(4, path),
     ...byIndex(1, authority),
     ...byIndex(31, 'application/grpc'),
     ...byName('te', 'trailers'),
   ]);
+  // Newest entry first (RFC 7541, 2.3.3): te is 62, content-type 63, authority 64, path 65.
+  const rest = Buffer.from([
+    ...indexed(3),
+    ...indexed(6),
+    ...indexed(65),
+    ...indexed(64),
+    ...indexed(63),
+    ...indexed(62),
+  ]);
+  return { first, rest };
 }
