@@ -11,5 +11,5 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 ENV QUOTA_HOST=0.0.0.0 QUOTA_PORT=50051
 EXPOSE 50051 9464
 USER node
-ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/src/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--no-allocation-site-pretenuring", "dist/src/main.js"]
 CMD ["serve"]

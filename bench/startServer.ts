@@ -22,17 +22,21 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child = spawn(process.execPath, ['--max-semi-space-size=16', main, 'serve'], {
-    env: {
-      ...process.env,
-      QUOTA_HOST: '127.0.0.1',
-      QUOTA_PORT: String(port),
-      QUOTA_DATA_DIR: dataDir,
-      QUOTA_METRICS_PORT: '0',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=16', '--no-allocation-site-pretenuring', main, 'serve'],
+    {
+      env: {
+        ...process.env,
+        QUOTA_HOST: '127.0.0.1',
+        QUOTA_PORT: String(port),
+        QUOTA_DATA_DIR: dataDir,
+        QUOTA_METRICS_PORT: '0',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
