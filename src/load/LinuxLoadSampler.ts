@@ -36,6 +36,8 @@ interface Counters {
  */
 export class LinuxLoadSampler implements LoadSampler {
   private last: Counters | undefined;
+  /** Block devices change only on hotplug: listed again at most once a minute, not per sample. */
+  private devices: { readonly at: number; readonly names: Promise<Set<string>> } | undefined;
 
   /** @param dataPath a path on the volume whose use `diskPercent` reports. */
   constructor(private readonly dataPath: string) {}
@@ -51,7 +53,7 @@ export class LinuxLoadSampler implements LoadSampler {
       readFile('/proc/meminfo', 'utf8'),
       readFile('/proc/diskstats', 'utf8').catch(() => ''),
       readFile('/proc/net/dev', 'utf8').catch(() => ''),
-      physicalBlockDevices(),
+      this.blockDevices(),
       volumeOf(this.dataPath),
     ]);
     const now: Counters = {
@@ -77,7 +79,17 @@ export class LinuxLoadSampler implements LoadSampler {
       loadAvg1m: loadavg()[0] ?? 0,
     };
   }
+
+  private blockDevices(): Promise<Set<string>> {
+    const now = performance.now();
+    if (!this.devices || now - this.devices.at >= DEVICES_TTL_MS) {
+      this.devices = { at: now, names: physicalBlockDevices() };
+    }
+    return this.devices.names;
+  }
 }
+
+const DEVICES_TTL_MS = 60_000;
 
 /** Names of the block devices backed by hardware (or a hypervisor's virtual disks). */
 async function physicalBlockDevices(): Promise<Set<string>> {
