@@ -3,12 +3,13 @@
  * DATABASE_URL when set) as a child process, or targets QUOTA_BENCH_TARGET=host:port, then
  * prints decisions/s, p50 and p99 for: 10,000 keys at 64 in flight, one hot key at 64 in
  * flight, and an open-loop offered rate of 2,000 calls/s (latency from the intended send time,
- * so a stall counts against every call it delays).
+ * so a stall counts against every call it delays). Then the same open loop against the floor
+ * server (floorServer.ts: grpc-js answering from memory), for what the machine allowed then.
  *
  * Env: QUOTA_BENCH_TARGET, QUOTA_BENCH_SECONDS (per scenario, default 10),
  * QUOTA_BENCH_WARMUP_SECONDS (closed-loop warm-up before the scenarios, default SECONDS),
  * QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64),
- * QUOTA_BENCH_SCENARIOS (any of keys,hot,open; default all three), QUOTA_BENCH_SETTLE_MS (pause
+ * QUOTA_BENCH_SCENARIOS (any of keys,hot,open,floor; default all four), QUOTA_BENCH_SETTLE_MS (pause
  * before each scenario, default 10000), QUOTA_BENCH_CLIENT (http2, a minimal gRPC client on a
  * TCP socket that leaves the CPU to the server, the default; or grpc-js).
  */
@@ -24,13 +25,13 @@ import {
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { LightClient } from './LightClient.js';
 import { clock, pace } from './Pacer.js';
-import { startServer, waitServing } from './startServer.js';
+import { startFloorServer, startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 const WARMUP_SECONDS = Number(process.env['QUOTA_BENCH_WARMUP_SECONDS'] ?? SECONDS);
 const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
-const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open').split(',');
+const SCENARIOS = (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'keys,hot,open,floor').split(',');
 const SETTLE_MS = Number(process.env['QUOTA_BENCH_SETTLE_MS'] ?? 10_000);
 const CLIENT = process.env['QUOTA_BENCH_CLIENT'] === 'grpc-js' ? 'grpc-js' : 'http2';
 
@@ -53,6 +54,13 @@ function grpcJsCaller(client: QuotaConnection): Caller {
     new Promise((resolve, reject) =>
       client.raw.quota.checkLimit(req, (err, res) => (err ? reject(err) : resolve(res))),
     );
+}
+
+/** The bench's client for `address` (CLIENT), opened once the server answers. */
+function caller(address: string, client: QuotaConnection): { check: Caller; close: () => void } {
+  if (CLIENT !== 'http2') return { check: grpcJsCaller(client), close: () => undefined };
+  const light = new LightClient(address);
+  return { check: (req) => light.checkLimit(req), close: () => light.close() };
 }
 
 /** What one scenario measured: outcomes and the latency of every answered call. */
@@ -180,8 +188,7 @@ async function main(): Promise<void> {
         window: { seconds: 60, nanos: 0 },
       }),
     });
-    const light = CLIENT === 'http2' ? new LightClient(address) : undefined;
-    const check: Caller = light ? (req) => light.checkLimit(req) : grpcJsCaller(client);
+    const { check, close } = caller(address, client);
     console.log(
       `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight, ${CLIENT} client`,
     );
@@ -201,11 +208,32 @@ async function main(): Promise<void> {
       await settle();
       (await openLoop(check, `open loop, ${RATE}/s offered`)).report();
     }
-    light?.close();
+    close();
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
+    if (SCENARIOS.includes('floor')) await floor();
   } finally {
     client.close();
     await server?.stop();
+  }
+}
+
+/** The open loop against the floor server, warmed up and settled the same way. */
+async function floor(): Promise<void> {
+  const server = await startFloorServer();
+  const client = connect(server.address, { timeoutMs: 10_000 });
+  try {
+    await waitServing(client);
+    const { check, close } = caller(server.address, client);
+    try {
+      await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
+      await settle();
+      (await openLoop(check, `floor: grpc-js from memory, ${RATE}/s`)).report();
+    } finally {
+      close();
+    }
+  } finally {
+    client.close();
+    await server.stop();
   }
 }
 

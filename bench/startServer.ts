@@ -6,12 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { Scope, type QuotaConnection } from '../clients/typescript/src/index.js';
 import { freePort } from '../src/freePort.js';
 
-/** A server started by a benchmark as a child process, with its own temporary data folder. */
+/** A server started by a benchmark as a child process. */
 export interface BenchServer {
   readonly child: ChildProcess;
   readonly address: string;
   stop(): Promise<void>;
 }
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The heap flags of `npm start`: the bench's servers run as the service runs. */
+const NODE_FLAGS = ['--max-semi-space-size=16', '--no-allocation-site-pretenuring'];
 
 /**
  * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port, with the heap flags of
@@ -21,22 +26,35 @@ export interface BenchServer {
 export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
-  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-  const child = spawn(
-    process.execPath,
-    ['--max-semi-space-size=16', '--no-allocation-site-pretenuring', main, 'serve'],
-    {
-      env: {
-        ...process.env,
-        QUOTA_HOST: '127.0.0.1',
-        QUOTA_PORT: String(port),
-        QUOTA_DATA_DIR: dataDir,
-        QUOTA_METRICS_PORT: '0',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+  const main = path.join(here, '..', 'src', 'main.js');
+  const server = spawnServer([main, 'serve'], port, {
+    ...process.env,
+    QUOTA_HOST: '127.0.0.1',
+    QUOTA_PORT: String(port),
+    QUOTA_DATA_DIR: dataDir,
+    QUOTA_METRICS_PORT: '0',
+    ...env,
+  });
+  return {
+    ...server,
+    async stop() {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
     },
-  );
+  };
+}
+
+/** Starts the floor server (floorServer.ts) on 127.0.0.1 and a free port. */
+export async function startFloorServer(): Promise<BenchServer> {
+  const port = await freePort();
+  return spawnServer([path.join(here, 'floorServer.js'), String(port)], port, process.env);
+}
+
+function spawnServer(args: string[], port: number, env: NodeJS.ProcessEnv): BenchServer {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
@@ -44,7 +62,6 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
     async stop() {
       child.kill('SIGTERM');
       await exited;
-      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -19,6 +19,14 @@ export interface GrpcServerOptions {
   readonly onShutdown?: () => void;
 }
 
+/** The grpc-js server's options; the bench's floor server uses them too. */
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_permit_without_calls': 1,
+  // Channelz bookkeeping costs on every call and nothing here reads it.
+  'grpc.enable_channelz': 0,
+  'grpc.max_receive_message_length': 1024 * 1024,
+};
+
 /**
  * The grpc-js server: QuotaService, AdminService, grpc.health.v1.Health and server reflection
  * (v1 and v1alpha, since grpcurl 1.8 speaks only v1alpha).
@@ -29,12 +37,7 @@ export class GrpcServer {
   private serving = false;
 
   constructor(private readonly options: GrpcServerOptions) {
-    this.server = new grpc.Server({
-      'grpc.keepalive_permit_without_calls': 1,
-      // Channelz bookkeeping costs on every call and nothing here reads it.
-      'grpc.enable_channelz': 0,
-      'grpc.max_receive_message_length': 1024 * 1024,
-    });
+    this.server = new grpc.Server(SERVER_OPTIONS);
     this.server.addService(QuotaServiceService, options.quota);
     this.server.addService(AdminServiceService, options.admin);
     this.health = new HealthImplementation(
