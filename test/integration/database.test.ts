@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { Database } from '../../src/store/Database.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { waitFor } from '../support/waitFor.js';
 
 let db: TestDatabase;
 let database: Database;
@@ -43,7 +44,8 @@ describe('Database', () => {
       expect(killed.rowCount).toBe(1);
       expect(await outcome).toBeInstanceOf(Error);
       // The pool is usable afterwards: the cut connection was discarded, not handed out again.
-      await new Promise((r) => setTimeout(r, 300));
+      // The cut took the breaker down; its probe (a fresh connection) brings it back up.
+      await waitFor(() => database.available, 5000);
       const ok = await database.query<{ one: number }>('SELECT 1 AS one');
       expect(ok.rows[0]!.one).toBe(1);
     } finally {
