@@ -11,13 +11,17 @@ import {
   startEmbeddedPostgres,
   type EmbeddedDatabase,
 } from '../../src/store/startEmbeddedPostgres.js';
-import { startTestServer, type TestServer } from '../support/testServer.js';
+import {
+  killServerProcess,
+  startServerProcess,
+  type ServerProcess,
+} from '../support/serverProcess.js';
 
 // Freezing a server stops every database on it, so this file runs its own PostgreSQL.
 let dir: string;
 let pg: EmbeddedDatabase;
-let open: TestServer;
-let closed: TestServer;
+let open: ServerProcess;
+let closed: ServerProcess;
 const TIMEOUT_MS = 250;
 
 const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
@@ -44,8 +48,12 @@ beforeAll(async () => {
   pg = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
   await migrate(pg.url, silentLogger());
   const env = { QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS) };
-  open = await startTestServer(pg.url, { ...env, QUOTA_FAILURE_MODE: 'open' });
-  closed = await startTestServer(pg.url, { ...env, QUOTA_FAILURE_MODE: 'closed' });
+  // Server processes as operators run them: a server embedded in this test process would also
+  // wait whenever the test runner itself is busy (379 ms against 300 seen once).
+  [open, closed] = await Promise.all([
+    startServerProcess(pg.url, { ...env, QUOTA_FAILURE_MODE: 'open' }),
+    startServerProcess(pg.url, { ...env, QUOTA_FAILURE_MODE: 'closed' }),
+  ]);
   await open.client.admin.upsertRateLimitRule({
     rule: RateLimitRule.fromPartial({
       name: 'u',
@@ -59,8 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (pg) signalCluster('SIGCONT');
-  await open?.stop();
-  await closed?.stop();
+  for (const s of [open, closed]) if (s) killServerProcess(s);
   await pg?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { connect, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { freePort } from '../../src/freePort.js';
+import { waitFor } from './waitFor.js';
+
+/** The build that `npm ci` makes, as operators run it. */
+export const serverMain = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+
+/** A server in a process of its own, and a client connected to it. */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly client: QuotaConnection;
+  /** Resolves with the exit status. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port against `databaseUrl`, with
+ * `env` on top, and resolves once it answers an admin call.
+ */
+export async function startServerProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  expect(existsSync(serverMain), 'dist/ missing: run `npm run build`').toBe(true);
+  const port = await freePort();
+  const child = spawn(process.execPath, [serverMain, 'serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      QUOTA_HOST: '127.0.0.1',
+      QUOTA_PORT: String(port),
+      QUOTA_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const client = connect(`127.0.0.1:${port}`, { timeoutMs: 10_000 });
+  await waitFor(
+    () =>
+      client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 }).then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+  );
+  return { child, client, exited };
+}
+
+/** Closes the client and kills the process if it still runs. */
+export function killServerProcess(p: ServerProcess): void {
+  p.client.close();
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+}
