@@ -9,6 +9,7 @@ import { startApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../support/waitFor.js';
+import { alive } from '../support/alive.js';
 
 let dir: string | undefined;
 
@@ -80,15 +81,6 @@ function runNode(code: string): Promise<{ status: number | null; stdout: string 
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   return new Promise((resolve) => child.once('exit', (status) => resolve({ status, stdout })));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('the embedded database module', () => {

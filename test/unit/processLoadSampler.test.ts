@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/waitFor.js';
+import { alive } from '../support/alive.js';
 
 // Only compiled JavaScript can be the child's entry, so this exercises the build that `npm ci`
 // makes (the prepare script), as the server runs it.
@@ -10,15 +11,6 @@ async function load() {
   expect(existsSync(compiled), 'dist/ missing: run `npm run build`').toBe(true);
   return ((await import(compiled.href)) as typeof import('../../src/load/ProcessLoadSampler.js'))
     .ProcessLoadSampler;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('ProcessLoadSampler (compiled)', () => {
