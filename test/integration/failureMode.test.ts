@@ -13,7 +13,7 @@ import {
 } from '../../src/store/startEmbeddedPostgres.js';
 import {
   killServerProcess,
-  startServerProcess,
+  startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
 
@@ -47,13 +47,14 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'quota-freeze-'));
   pg = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
   await migrate(pg.url, silentLogger());
-  const env = { QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS) };
+  // The errors the frozen database causes are expected here: only fatal ones are shown.
+  const env = { QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS), LOG_LEVEL: 'fatal' };
   // Server processes as operators run them: a server embedded in this test process would also
   // wait whenever the test runner itself is busy (379 ms against 300 seen once).
-  [open, closed] = await Promise.all([
-    startServerProcess(pg.url, { ...env, QUOTA_FAILURE_MODE: 'open' }),
-    startServerProcess(pg.url, { ...env, QUOTA_FAILURE_MODE: 'closed' }),
-  ]);
+  [open, closed] = (await startServerProcesses(pg.url, [
+    { ...env, QUOTA_FAILURE_MODE: 'open' },
+    { ...env, QUOTA_FAILURE_MODE: 'closed' },
+  ])) as [ServerProcess, ServerProcess];
   await open.client.admin.upsertRateLimitRule({
     rule: RateLimitRule.fromPartial({
       name: 'u',

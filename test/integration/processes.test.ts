@@ -6,7 +6,7 @@ import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quo
 import {
   killServerProcess,
   serverMain,
-  startServerProcess,
+  startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
@@ -16,12 +16,11 @@ import { waitFor } from '../support/waitFor.js';
 let db: TestDatabase;
 const procs: ServerProcess[] = [];
 
-// Atomicity is the claim here, not latency on a box shared with other test files.
-const start = () => startServerProcess(db.url, { QUOTA_DB_TIMEOUT_MS: '5000' });
-
 beforeAll(async () => {
   db = await createTestDatabase();
-  procs.push(...(await Promise.all([start(), start()])));
+  // Atomicity is the claim here, not latency on a box shared with other test files.
+  const env = { QUOTA_DB_TIMEOUT_MS: '5000' };
+  procs.push(...(await startServerProcesses(db.url, [env, env])));
 });
 
 afterAll(async () => {
@@ -78,10 +77,15 @@ describe('exit status', () => {
         },
         stdio: 'ignore',
       });
-      const code = await new Promise<number | null>((resolve) =>
-        child.once('exit', (c) => resolve(c)),
-      );
-      expect(code).toBe(1);
+      try {
+        const code = await new Promise<number | null>((resolve) =>
+          child.once('exit', (c) => resolve(c)),
+        );
+        expect(code).toBe(1);
+      } finally {
+        // A server that hangs instead of exiting is the failure; it must not outlive the run.
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
     } finally {
       taken.close();
     }

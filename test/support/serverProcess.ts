@@ -43,15 +43,46 @@ export async function startServerProcess(
     child.once('exit', (code) => resolve(code)),
   );
   const client = connect(`127.0.0.1:${port}`, { timeoutMs: 10_000 });
-  await waitFor(
-    () =>
-      client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 }).then(
-        () => true,
-        () => false,
+  const started = { child, client, exited };
+  try {
+    // A server that ends before it answers fails the start at once, with its status.
+    await Promise.race([
+      waitFor(
+        () =>
+          client.admin
+            .listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 })
+            .then(
+              () => true,
+              () => false,
+            ),
+        20_000,
       ),
-    20_000,
-  );
-  return { child, client, exited };
+      exited.then((code) => {
+        throw new Error(`server process exited with status ${code} before it answered`);
+      }),
+    ]);
+  } catch (err) {
+    killServerProcess(started);
+    throw err;
+  }
+  return started;
+}
+
+/**
+ * Starts one server process per `env`; if any fails, kills those that started, so that none
+ * outlives the test run.
+ */
+export async function startServerProcesses(
+  databaseUrl: string,
+  envs: Record<string, string>[],
+): Promise<ServerProcess[]> {
+  const results = await Promise.allSettled(envs.map((env) => startServerProcess(databaseUrl, env)));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const r of results) if (r.status === 'fulfilled') killServerProcess(r.value);
+    throw failed.reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<ServerProcess>).value);
 }
 
 /** Closes the client and kills the process if it still runs. */

@@ -16,7 +16,7 @@ async function load() {
 describe('ProcessLoadSampler (compiled)', () => {
   // The sampling runs in another process, so its work cannot block this event loop; a timed
   // stall bound here only measured how busy the machine was (61 ms once under a full CI run).
-  it('samples in a child process, off this event loop', async () => {
+  it('samples in a child process', async () => {
     const ProcessLoadSampler = await load();
     const sampler = new ProcessLoadSampler(process.cwd());
     try {
