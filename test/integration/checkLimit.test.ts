@@ -177,15 +177,16 @@ describe('CheckLimit', () => {
       name: 'bucket',
       scope: Scope.SCOPE_USER,
       limit: 5,
-      window: { seconds: 1, nanos: 0 },
+      // One token back a second: room for a slow box between calls that must fall within one
+      // refill (with 200 ms a token, a loaded run once refilled two before the last call).
+      window: { seconds: 5, nanos: 0 },
       algorithm: Algorithm.ALGORITHM_TOKEN_BUCKET,
     });
     const burst = [];
     for (let i = 0; i < 6; i++)
       burst.push((await server.client.quota.checkLimit(req({ userId: 'fay' }))).allowed);
     expect(burst).toEqual([true, true, true, true, true, false]);
-    // One token comes back every 200 ms.
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 1100));
     expect((await server.client.quota.checkLimit(req({ userId: 'fay' }))).allowed).toBe(true);
     expect((await server.client.quota.checkLimit(req({ userId: 'fay' }))).allowed).toBe(false);
   });
