@@ -99,7 +99,7 @@ export const VARIABLES: readonly Variable[] = [
   {
     name: 'QUOTA_DB_TIMEOUT_MS',
     default: '250',
-    description: 'bound on each database call of a decision, ms',
+    description: 'a decision waiting longer on the database gets the failure mode within it, ms',
     schema: z.coerce.number().int().min(10).max(60000),
   },
   {
