@@ -25,6 +25,7 @@ import {
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { LightClient } from './LightClient.js';
 import { clock, pace } from './Pacer.js';
+import { treeCpu, type TreeCpu } from './processCpu.js';
 import { startFloorServer, startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
@@ -113,6 +114,29 @@ class Tally {
   }
 }
 
+/**
+ * Runs a scenario and prints its figures, with the CPU time per call of the server, of the
+ * PostgreSQL processes it started, and of this client, where the server is a local child.
+ */
+async function measured(serverPid: number | undefined, run: () => Promise<Tally>): Promise<void> {
+  const before = serverPid === undefined ? undefined : await treeCpu(serverPid);
+  const client = process.cpuUsage();
+  const tally = await run();
+  const clientMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(client));
+  const after = serverPid === undefined ? undefined : await treeCpu(serverPid);
+  tally.report();
+  const perCall = (ms: number) => `${Math.round((ms * 1000) / Math.max(1, tally.calls))} µs`;
+  const spent = (key: keyof TreeCpu) => (before && after ? after[key] - before[key] : undefined);
+  const server = spent('server');
+  const database = spent('database');
+  const parts = [
+    server === undefined ? '' : `server ${perCall(server)}`,
+    database ? `database ${perCall(database)}` : '',
+    `client ${perCall(clientMs)}`,
+  ].filter((part) => part !== '');
+  console.log(`${''.padEnd(36)}  CPU per call: ${parts.join(', ')}`);
+}
+
 async function closedLoop(
   check: Caller,
   name: string,
@@ -173,6 +197,7 @@ async function main(): Promise<void> {
   const target = process.env['QUOTA_BENCH_TARGET'];
   const server = target ? undefined : await startServer();
   const address = target ?? server!.address;
+  const pid = server?.child.pid;
   const client = connect(address, CONNECT_OPTIONS);
   try {
     await waitServing(client);
@@ -199,17 +224,19 @@ async function main(): Promise<void> {
     await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
     if (SCENARIOS.includes('keys')) {
       await settle();
-      (
-        await closedLoop(check, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`)
-      ).report();
+      await measured(pid, () =>
+        closedLoop(check, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`),
+      );
     }
     if (SCENARIOS.includes('hot')) {
       await settle();
-      (await closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot')).report();
+      await measured(pid, () =>
+        closedLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'),
+      );
     }
     if (SCENARIOS.includes('open')) {
       await settle();
-      (await openLoop(check, `open loop, ${RATE}/s offered`)).report();
+      await measured(pid, () => openLoop(check, `open loop, ${RATE}/s offered`));
     }
     close();
     await client.admin.deleteRateLimitRule({ name: 'bench-user' });
@@ -234,7 +261,9 @@ async function floor(): Promise<void> {
     try {
       await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
       await settle();
-      (await openLoop(check, `floor: grpc-js from memory, ${RATE}/s`)).report();
+      await measured(server.child.pid, () =>
+        openLoop(check, `floor: grpc-js from memory, ${RATE}/s`),
+      );
     } finally {
       close();
     }

@@ -11,19 +11,11 @@ import { readFile } from 'node:fs/promises';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { connect } from '../clients/typescript/src/index.js';
 import type { LoadSnapshot } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { cpuTicks, TICKS } from './processCpu.js';
 import { startServer, waitServing } from './startServer.js';
 
 const WATCHERS = Number(process.env['QUOTA_BENCH_WATCHERS'] ?? 500);
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
-/** Kernel clock ticks per second, which /proc/<pid>/stat counts CPU time in (100 on Linux). */
-const TICKS = 100;
-
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at ")"; utime, stime are 14, 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

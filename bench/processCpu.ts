@@ -1,0 +1,72 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+/** Kernel clock ticks per second, which /proc/<pid>/stat counts CPU time in (100 on Linux). */
+export const TICKS = 100;
+
+interface ProcStat {
+  readonly pid: number;
+  readonly command: string;
+  readonly parent: number;
+  /** User plus system time, in ticks. */
+  readonly ticks: number;
+}
+
+function parseStat(stat: string): ProcStat {
+  // The command name sits in parentheses and may hold spaces: fields are counted after ")".
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    pid: Number(stat.slice(0, open).trim()),
+    command: stat.slice(open + 1, close),
+    parent: Number(fields[1]),
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
+    ticks: Number(fields[11]) + Number(fields[12]),
+  };
+}
+
+/** User plus system CPU time of one process, in ticks (Linux). */
+export async function cpuTicks(pid: number): Promise<number> {
+  return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8')).ticks;
+}
+
+/** CPU time in ms of a server process and of the PostgreSQL processes below it. */
+export interface TreeCpu {
+  readonly server: number;
+  readonly database: number;
+}
+
+/**
+ * CPU time of `rootPid` and, apart, of every `postgres` process descended from it (the embedded
+ * database and its backends), from /proc. Processes that end between two readings take their
+ * time with them; a bench's connections stay open, so that is the odd short-lived backend.
+ * Undefined where there is no /proc.
+ */
+export async function treeCpu(rootPid: number): Promise<TreeCpu | undefined> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  const stats = await Promise.all(
+    names
+      .filter((n) => /^\d+$/.test(n))
+      .map((n) => readFile(`/proc/${n}/stat`, 'utf8').then(parseStat, () => undefined /* ended */)),
+  );
+  const children = new Map<number, ProcStat[]>();
+  let root: ProcStat | undefined;
+  for (const s of stats) {
+    if (!s) continue;
+    if (s.pid === rootPid) root = s;
+    children.set(s.parent, [...(children.get(s.parent) ?? []), s]);
+  }
+  if (!root) return undefined;
+  let database = 0;
+  const below = [...(children.get(rootPid) ?? [])];
+  for (let s = below.pop(); s; s = below.pop()) {
+    if (s.command === 'postgres') database += s.ticks;
+    below.push(...(children.get(s.pid) ?? []));
+  }
+  return { server: (root.ticks * 1000) / TICKS, database: (database * 1000) / TICKS };
+}
