@@ -11,19 +11,19 @@ const T = { slight: 70, moderate: 80, heavy: 90, critical: 95 };
 
 describe('throttle policy', () => {
   it.each([
-    [0, 1.0],
-    [69.9, 1.0],
-    [70, 0.8],
-    [79.9, 0.8],
-    [80, 0.6],
-    [85, 0.6],
-    [89.9, 0.6],
-    [90, 0.3],
-    [95, 0.3],
-    [95.1, 0.0],
-    [97, 0.0],
-    [100, 0.0],
-  ])('gives %s%% the factor %s', (percent, factor) => {
+    { percent: 0, factor: 1.0 },
+    { percent: 69.9, factor: 1.0 },
+    { percent: 70, factor: 0.8 },
+    { percent: 79.9, factor: 0.8 },
+    { percent: 80, factor: 0.6 },
+    { percent: 85, factor: 0.6 },
+    { percent: 89.9, factor: 0.6 },
+    { percent: 90, factor: 0.3 },
+    { percent: 95, factor: 0.3 },
+    { percent: 95.1, factor: 0.0 },
+    { percent: 97, factor: 0.0 },
+    { percent: 100, factor: 0.0 },
+  ])('gives $percent percent the factor $factor', ({ percent, factor }) => {
     expect(metricFactor(percent, T)).toBe(factor);
   });
 

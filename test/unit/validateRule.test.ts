@@ -35,7 +35,7 @@ describe('validateRule', () => {
     ['a zero limit', rule({ limit: 0 }), 'rule.limit'],
     ['an unknown scope', rule({ scope: 'planet' as never }), 'rule.scope'],
     ['an over-long match', rule({ match: 'x'.repeat(257) }), 'rule.match'],
-  ])('rejects %s naming %s', (_what, r, field) => {
+  ])('rejects %s naming the field', (_what, r, field) => {
     expect(fieldOf(() => validateRule(r))).toBe(field);
   });
 
