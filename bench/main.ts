@@ -25,7 +25,7 @@ import {
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { LightClient } from './LightClient.js';
 import { clock, pace } from './Pacer.js';
-import { treeCpu, type TreeCpu } from './processCpu.js';
+import { treeCpu } from './processCpu.js';
 import { startFloorServer, startServer, waitServing } from './startServer.js';
 
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
@@ -126,14 +126,14 @@ async function measured(serverPid: number | undefined, run: () => Promise<Tally>
   const after = serverPid === undefined ? undefined : await treeCpu(serverPid);
   tally.report();
   const perCall = (ms: number) => `${Math.round((ms * 1000) / Math.max(1, tally.calls))} µs`;
-  const spent = (key: keyof TreeCpu) => (before && after ? after[key] - before[key] : undefined);
-  const server = spent('server');
-  const database = spent('database');
-  const parts = [
-    server === undefined ? '' : `server ${perCall(server)}`,
-    database ? `database ${perCall(database)}` : '',
-    `client ${perCall(clientMs)}`,
-  ].filter((part) => part !== '');
+  const parts: string[] = [];
+  if (before && after) {
+    parts.push(`server ${perCall(after.server - before.server)}`);
+    // Nothing below the server for the floor or an external database: no figure, not 0 µs.
+    const database = after.database - before.database;
+    if (database > 0) parts.push(`database ${perCall(database)}`);
+  }
+  parts.push(`client ${perCall(clientMs)}`);
   console.log(`${''.padEnd(36)}  CPU per call: ${parts.join(', ')}`);
 }
 

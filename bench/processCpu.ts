@@ -59,7 +59,9 @@ export async function treeCpu(rootPid: number): Promise<TreeCpu | undefined> {
   for (const s of stats) {
     if (!s) continue;
     if (s.pid === rootPid) root = s;
-    children.set(s.parent, [...(children.get(s.parent) ?? []), s]);
+    const siblings = children.get(s.parent);
+    if (siblings) siblings.push(s);
+    else children.set(s.parent, [s]);
   }
   if (!root) return undefined;
   let database = 0;

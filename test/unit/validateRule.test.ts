@@ -22,20 +22,20 @@ describe('validateRule', () => {
   });
 
   it.each([
-    ['an empty name', rule({ name: '' }), 'rule.name'],
-    ['a name with spaces', rule({ name: 'a b' }), 'rule.name'],
-    ['a zero window', rule({ windowMs: 0 }), 'rule.window'],
-    ['no window and no period', rule({ windowMs: null }), 'rule.window'],
-    ['a window and a period', rule({ period: 'daily' }), 'rule.window'],
+    ['an empty name', 'rule.name', rule({ name: '' })],
+    ['a name with spaces', 'rule.name', rule({ name: 'a b' })],
+    ['a zero window', 'rule.window', rule({ windowMs: 0 })],
+    ['no window and no period', 'rule.window', rule({ windowMs: null })],
+    ['a window and a period', 'rule.window', rule({ period: 'daily' })],
     [
       'a token bucket per period',
-      rule({ windowMs: null, period: 'daily', algorithm: 'token_bucket' }),
       'rule.algorithm',
+      rule({ windowMs: null, period: 'daily', algorithm: 'token_bucket' }),
     ],
-    ['a zero limit', rule({ limit: 0 }), 'rule.limit'],
-    ['an unknown scope', rule({ scope: 'planet' as never }), 'rule.scope'],
-    ['an over-long match', rule({ match: 'x'.repeat(257) }), 'rule.match'],
-  ])('rejects %s naming the field', (_what, r, field) => {
+    ['a zero limit', 'rule.limit', rule({ limit: 0 })],
+    ['an unknown scope', 'rule.scope', rule({ scope: 'planet' as never })],
+    ['an over-long match', 'rule.match', rule({ match: 'x'.repeat(257) })],
+  ])('rejects %s naming %s', (_what, field, r) => {
     expect(fieldOf(() => validateRule(r))).toBe(field);
   });
 
