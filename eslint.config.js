@@ -2,6 +2,40 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Domain folders: capabilities, the shared core, and the job registry. */
+const CAPABILITIES = ['limits', 'load', 'quotas', 'auth', 'audit'];
+const DOMAIN = ['core', 'jobs', ...CAPABILITIES];
+
+/**
+ * What a domain folder may not import: pg, grpc-js, the edge, the store, the wiring and the
+ * generated protocol code (grpc → domain ← store); and a capability may not import another
+ * capability (what they share lives in src/core/), nor core any capability.
+ */
+function domainImports(folder) {
+  const others =
+    folder === 'jobs' ? [] : CAPABILITIES.filter((c) => c !== folder).map((c) => `**/${c}/*`);
+  return {
+    paths: [
+      { name: 'pg', message: 'Only src/store/ may import pg.' },
+      { name: '@grpc/grpc-js', message: 'Only src/grpc/ may import grpc-js.' },
+    ],
+    patterns: [
+      {
+        group: ['**/grpc/*', '**/store/*', '**/app/*'],
+        message:
+          'Domain code defines ports; src/grpc/, src/store/ and src/app/ depend on it, not the reverse.',
+      },
+      {
+        group: ['**/clients/typescript/**', '@quota-authority/client', '@bufbuild/protobuf*'],
+        message: 'Proto messages end in src/grpc/: the domain takes domain types.',
+      },
+      ...(others.length > 0
+        ? [{ group: others, message: 'Capabilities share code through src/core/ only.' }]
+        : []),
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', 'clients/typescript/src/gen/'] },
   js.configs.recommended,
@@ -11,7 +45,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  // DESIGN.md: only src/store/ talks to PostgreSQL and only src/grpc/ to grpc-js; app.ts wires.
+  // DESIGN.md: only src/store/ talks to PostgreSQL and only src/grpc/ to grpc-js; src/app/
+  // wires. The domain folders define ports and see neither the edge, the store nor the
+  // generated protocol code: grpc → domain ← store.
   {
     files: ['src/**/*.ts'],
     ignores: ['src/store/**'],
@@ -32,4 +68,8 @@ export default tseslint.config(
       ],
     },
   },
+  ...DOMAIN.map((folder) => ({
+    files: [`src/${folder}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', domainImports(folder)] },
+  })),
 );

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
-/** How a decision is answered while the database does not answer in time. */
-export type FailureMode = 'open' | 'closed';
+import type { FailureMode } from './core/failureMode.js';
 
 /** The service's whole configuration, read once from the environment and frozen. */
 export interface Config {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { startApp } from './app.js';
+import { startApp } from './app/startApp.js';
 import { ConfigError, describeVariables, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { migrate } from './store/migrate.js';

@@ -1,28 +1,33 @@
-import { status } from '@grpc/grpc-js';
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
-import { startCall, type HandlerDeps } from './startCall.js';
-
-export type { HandlerDeps } from './startCall.js';
+import { GrpcCallContext, type CallContext } from './CallContext.js';
+import type { HandlerDeps } from './HandlerDeps.js';
+import { composeMiddleware } from './Middleware.js';
+import { toStatus } from './toStatus.js';
 
 /**
- * Turns `async (request) => response` into a grpc-js unary handler: one log line per call
- * (method, status, ms), errors through the toStatus boundary.
+ * Turns `async (request, context) => response` into a grpc-js unary handler: the middleware
+ * chain runs around it, and any error leaves through the one toStatus boundary.
  */
 export function handleUnary<Req, Res>(
+  service: string,
   method: string,
   deps: HandlerDeps,
-  fn: (request: Req) => Promise<Res>,
+  fn: (request: Req, ctx: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
+  const run = composeMiddleware(deps.middleware);
   return (call: ServerUnaryCall<Req, Res>, callback) => {
-    const record = startCall(method, deps);
-    fn(call.request).then(
-      (response) => {
-        record.end(status.OK);
+    const ctx = new GrpcCallContext(service, method, call, deps.shutdown);
+    let response: Res;
+    run(ctx, async () => {
+      response = await fn(call.request, ctx);
+    }).then(
+      () => {
+        ctx.release();
         callback(null, response);
       },
       (err: unknown) => {
-        const mapped = record.fail(err);
-        record.end(mapped.code);
+        ctx.release();
+        const mapped = toStatus(err);
         callback({ code: mapped.code, details: mapped.details, metadata: mapped.metadata });
       },
     );

@@ -1,7 +1,46 @@
-import type { Direction as DomainDirection, HealthState as DomainHealth } from '../load/types.js';
-import type { HostLoad } from '../load/types.js';
-import { Direction, HealthState } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
-import type { LoadSnapshot } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { ValidationError } from '../errors.js';
+import type {
+  Direction as DomainDirection,
+  HealthState as DomainHealth,
+  HostLoad,
+  LoadFigures,
+  Thresholds,
+} from '../load/types.js';
+import {
+  Direction,
+  HealthState,
+  type ThrottleThresholds,
+} from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import type {
+  LoadSnapshot,
+  ReportLoadRequest,
+} from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+
+/** An executor's report: the host and its figures, nothing else of the message. */
+export function reportFromProto(req: ReportLoadRequest): LoadFigures & { host: string } {
+  return {
+    host: req.host,
+    cpuPercent: req.cpuPercent,
+    memoryPercent: req.memoryPercent,
+    diskPercent: req.diskPercent,
+    diskReadBytesPerSec: req.diskReadBytesPerSec,
+    diskWriteBytesPerSec: req.diskWriteBytesPerSec,
+    netRxBytesPerSec: req.netRxBytesPerSec,
+    netTxBytesPerSec: req.netTxBytesPerSec,
+    loadAvg1m: req.loadAvg1m,
+  };
+}
+
+/** An unset message is a missing field; the values are checked by the domain. */
+export function thresholdsFromProto(t: ThrottleThresholds | undefined): Thresholds {
+  if (!t) throw new ValidationError('thresholds', 'is required');
+  return { slight: t.slight, moderate: t.moderate, heavy: t.heavy, critical: t.critical };
+}
+
+/** An empty list of hosts means every host. */
+export function hostsFromProto(hosts: readonly string[]): readonly string[] | undefined {
+  return hosts.length === 0 ? undefined : hosts;
+}
 
 export function loadSnapshotToProto(l: HostLoad): LoadSnapshot {
   return {

@@ -70,9 +70,6 @@ export function ruleFromProto(rule: RateLimitRule | undefined): DomainRule {
   if (period === undefined)
     throw new ValidationError('rule.period', `unknown period ${rule.period}`);
   const windowMs = fromDuration(rule.window);
-  if (rule.window && windowMs !== undefined && windowMs <= 0) {
-    throw new ValidationError('rule.window', 'must be a positive duration');
-  }
   return {
     name: rule.name,
     scope: scopeFromProto(rule.scope, 'rule.scope'),

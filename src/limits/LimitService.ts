@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { FailureMode } from '../config.js';
+import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LimitStore, ThrottleSource } from './ports.js';
+import type { ThrottleSource } from '../core/ports.js';
+import type { LimitStore } from './ports.js';
 import type { RuleCache } from './RuleCache.js';
 import type { CheckLimitInput, CheckLimitResult, CounterRequest, LimitStatus } from './types.js';
 import { validateCheckLimit } from './validateCheckLimit.js';
@@ -75,14 +76,7 @@ export class LimitService {
   }
 
   private failureMode(throttleFactor: number): CheckLimitResult {
-    const open = this.options.failureMode === 'open';
-    return {
-      allowed: open,
-      limits: [],
-      retryAfterMs: open ? null : 1000,
-      degraded: true,
-      throttleFactor,
-    };
+    return { ...failureModeAnswer(this.options.failureMode), limits: [], throttleFactor };
   }
 }
 
@@ -92,9 +86,7 @@ export class LimitService {
  */
 function idempotencyKey(input: CheckLimitInput): string {
   const what = createHash('sha256')
-    .update(
-      [input.ip, input.userId, input.apiKey, input.resource, String(input.hits)].join('\u0000'),
-    )
+    .update([input.ip, input.userId, input.apiKey, input.resource, input.hits].join('\u0000'))
     .digest('base64url')
     .slice(0, 22);
   return `check_limit:${input.requestId}:${what}`;

@@ -1,8 +1,9 @@
 import type { Logger } from '../log.js';
-import type { ChangeFeed, RuleStore } from './ports.js';
+import type { ChangeFeed } from '../core/ports.js';
+import type { RuleStore } from './ports.js';
 import type { CheckLimitInput, RateLimitRule, Scope } from './types.js';
-import { coalesced } from './coalesced.js';
-import { followChanges } from './followChanges.js';
+import { coalesced } from '../core/coalesced.js';
+import { followChanges } from '../core/followChanges.js';
 
 interface ScopeIndex {
   readonly defaults: RateLimitRule[];

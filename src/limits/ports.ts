@@ -26,14 +26,8 @@ export interface LimitStore {
   ): Promise<CounterDecision>;
 }
 
-/** Notifications that a replica's caches are stale; `payload` names what changed. */
-export interface ChangeFeed {
-  onChange(listener: (payload: string) => void): void;
-  /** Called after the feed reconnects: changes may have been missed. */
-  onReconnect(listener: () => void): void;
-}
-
-/** The throttle factor of a host in [0, 1]; 1 for an unknown or empty host. */
-export interface ThrottleSource {
-  factorFor(host: string): number;
+/** Expiry of rate-limit state. MAY run on any replica; callers make it one at a time. */
+export interface LimitMaintenance {
+  /** Deletes counters and idempotency answers that can no longer affect a decision. */
+  deleteExpired(): Promise<{ counters: number; idempotencyKeys: number }>;
 }

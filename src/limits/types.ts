@@ -26,17 +26,20 @@ export interface RateLimitRule {
   readonly description: string;
 }
 
-/** One CheckLimit call, after defaults (hits 0 → 1). Empty strings mean "not given". */
+/** One CheckLimit call; an identifier left undefined was not given. */
 export interface CheckLimitInput {
-  readonly ip: string;
-  readonly userId: string;
-  readonly apiKey: string;
-  readonly resource: string;
+  readonly ip?: string;
+  readonly userId?: string;
+  readonly apiKey?: string;
+  readonly resource?: string;
+  /** Units the call consumes, at least 1. */
   readonly hits: number;
-  readonly requestId: string;
-  readonly path: string;
-  readonly userAgent: string;
-  readonly host: string;
+  /** Makes the call idempotent: a retry with the same id returns the first answer. */
+  readonly requestId?: string;
+  readonly path?: string;
+  readonly userAgent?: string;
+  /** The caller's host, whose throttle factor applies. */
+  readonly host?: string;
 }
 
 /** One limit that applied to a call. Durations in milliseconds. */

@@ -29,19 +29,18 @@ export class LoadAdmin {
     return this.thresholds.current;
   }
 
-  setThresholds(t: Thresholds | undefined): Promise<Thresholds> {
-    if (!t) throw new ValidationError('thresholds', 'is required');
+  setThresholds(t: Thresholds): Promise<Thresholds> {
     return this.thresholds.set(t);
   }
 
-  health(hosts: readonly string[]): HostHealth[] {
+  /** Every known host when `hosts` is undefined. */
+  health(hosts: readonly string[] | undefined): HostHealth[] {
     return this.hub.health(validateHosts(hosts));
   }
 
-  /** `minutes` 0 means 15; at most 1440. */
-  async trend(minutes: number, hosts: readonly string[]): Promise<MetricTrend[]> {
-    const m = bounded(minutes, 15, 1440, 'minutes');
-    const rows = await this.history.trend(m, validateHosts(hosts));
+  /** Over the last `minutes`, 1 to 1440. */
+  async trend(minutes: number, hosts: readonly string[] | undefined): Promise<MetricTrend[]> {
+    const rows = await this.history.trend(inRange(minutes, 1440, 'minutes'), validateHosts(hosts));
     return rows.map((r) => ({
       host: r.host,
       metric: r.metric,
@@ -52,22 +51,21 @@ export class LoadAdmin {
     }));
   }
 
-  /** `hours` 0 means 24; at most 720. */
-  hourly(hours: number, hosts: readonly string[]): Promise<HourlySummary[]> {
-    return this.history.hourly(bounded(hours, 24, 720, 'hours'), validateHosts(hosts));
+  /** The last `hours`, 1 to 720. */
+  hourly(hours: number, hosts: readonly string[] | undefined): Promise<HourlySummary[]> {
+    return this.history.hourly(inRange(hours, 720, 'hours'), validateHosts(hosts));
   }
 
-  /** `limit` 0 means 100; at most 1000. Empty host: every host. */
-  events(host: string, limit: number): Promise<ThrottleEvent[]> {
-    if (host) validateHost(host);
-    return this.throttle.listEvents(host || undefined, bounded(limit, 100, 1000, 'limit'));
+  /** The newest `limit` (1 to 1000) events of `host`, or of every host when undefined. */
+  events(host: string | undefined, limit: number): Promise<ThrottleEvent[]> {
+    if (host !== undefined) validateHost(host);
+    return this.throttle.listEvents(host, inRange(limit, 1000, 'limit'));
   }
 }
 
-function bounded(value: number, fallback: number, max: number, field: string): number {
-  if (value === 0) return fallback;
+function inRange(value: number, max: number, field: string): number {
   if (!Number.isInteger(value) || value < 1 || value > max)
-    throw new ValidationError(field, `must be 1-${max} (0 means ${fallback})`);
+    throw new ValidationError(field, `must be 1-${max}`);
   return value;
 }
 

@@ -1,7 +1,30 @@
+import { MergingBuffer, type MergeRules } from '../core/MergingBuffer.js';
 import type { LoadHistoryStore } from './ports.js';
 import type { HistoryRow, HostSnapshot } from './types.js';
 
 type Row = { -readonly [K in keyof HistoryRow]: HistoryRow[K] };
+
+/** Rows of one host merge into means (weighted by samples), maxima and the lowest factor. */
+const HISTORY_RULES: MergeRules<Row> = {
+  keyOf: (row) => row.host,
+  copy: (row) => ({ ...row }),
+  weight: (row) => row.samples,
+  merge(into, row) {
+    const n = into.samples + row.samples;
+    const mean = (a: number, b: number) => (a * into.samples + b * row.samples) / n;
+    into.cpuPercent = mean(into.cpuPercent, row.cpuPercent);
+    into.memoryPercent = mean(into.memoryPercent, row.memoryPercent);
+    into.diskPercent = mean(into.diskPercent, row.diskPercent);
+    into.loadAvg1m = mean(into.loadAvg1m, row.loadAvg1m);
+    into.cpuMax = Math.max(into.cpuMax, row.cpuMax);
+    into.memoryMax = Math.max(into.memoryMax, row.memoryMax);
+    into.diskMax = Math.max(into.diskMax, row.diskMax);
+    into.loadAvg1mMax = Math.max(into.loadAvg1mMax, row.loadAvg1mMax);
+    into.throttleFactor = Math.min(into.throttleFactor, row.throttleFactor);
+    if (row.at > into.at) into.at = row.at;
+    into.samples = n;
+  },
+};
 
 /**
  * Load history waiting to be written in one statement. Bounded at `capacity` rows: past it, a
@@ -10,32 +33,31 @@ type Row = { -readonly [K in keyof HistoryRow]: HistoryRow[K] };
  * is dropped, and counted. A failed flush puts its rows back the same way.
  */
 export class LoadHistoryBuffer {
-  private rows: Row[] = [];
-  private newest = new Map<string, Row>();
-  private mergedCount = 0;
-  private droppedCount = 0;
+  private readonly buffer: MergingBuffer<Row>;
 
   constructor(
     private readonly store: LoadHistoryStore,
-    private readonly capacity = 10_000,
-  ) {}
+    capacity = 10_000,
+  ) {
+    this.buffer = new MergingBuffer(HISTORY_RULES, capacity);
+  }
 
   /** Samples merged into another row because the buffer was full. */
   get merged(): number {
-    return this.mergedCount;
+    return this.buffer.merged;
   }
 
   /** Samples dropped: the buffer was full and held no row of their host. */
   get dropped(): number {
-    return this.droppedCount;
+    return this.buffer.dropped;
   }
 
   get size(): number {
-    return this.rows.length;
+    return this.buffer.size;
   }
 
   add(snapshot: HostSnapshot, factor: number): void {
-    this.addRow({
+    this.buffer.add({
       host: snapshot.host,
       at: snapshot.at,
       samples: 1,
@@ -52,45 +74,7 @@ export class LoadHistoryBuffer {
   }
 
   /** Writes what is buffered; on failure the rows come back and the error is thrown. */
-  async flush(): Promise<number> {
-    if (this.rows.length === 0) return 0;
-    const batch = this.rows;
-    this.rows = [];
-    this.newest = new Map();
-    try {
-      await this.store.append(batch);
-      return batch.length;
-    } catch (err) {
-      for (const row of batch) this.addRow(row);
-      throw err;
-    }
-  }
-
-  private addRow(row: Row): void {
-    if (this.rows.length < this.capacity) {
-      const copy = { ...row };
-      this.rows.push(copy);
-      this.newest.set(row.host, copy);
-      return;
-    }
-    const into = this.newest.get(row.host);
-    if (!into) {
-      this.droppedCount += row.samples;
-      return;
-    }
-    this.mergedCount += row.samples;
-    const n = into.samples + row.samples;
-    const mean = (a: number, b: number) => (a * into.samples + b * row.samples) / n;
-    into.cpuPercent = mean(into.cpuPercent, row.cpuPercent);
-    into.memoryPercent = mean(into.memoryPercent, row.memoryPercent);
-    into.diskPercent = mean(into.diskPercent, row.diskPercent);
-    into.loadAvg1m = mean(into.loadAvg1m, row.loadAvg1m);
-    into.cpuMax = Math.max(into.cpuMax, row.cpuMax);
-    into.memoryMax = Math.max(into.memoryMax, row.memoryMax);
-    into.diskMax = Math.max(into.diskMax, row.diskMax);
-    into.loadAvg1mMax = Math.max(into.loadAvg1mMax, row.loadAvg1mMax);
-    into.throttleFactor = Math.min(into.throttleFactor, row.throttleFactor);
-    if (row.at > into.at) into.at = row.at;
-    into.samples = n;
+  flush(): Promise<number> {
+    return this.buffer.flush((rows) => this.store.append(rows));
   }
 }

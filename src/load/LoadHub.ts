@@ -1,4 +1,4 @@
-import type { ThrottleSource } from '../limits/ports.js';
+import type { ThrottleSource } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { assessHealth } from './assessHealth.js';
 import type { LoadHistoryBuffer } from './LoadHistoryBuffer.js';
@@ -6,8 +6,8 @@ import type { LoadStore } from './ports.js';
 import type { ThresholdSettings } from './ThresholdSettings.js';
 import { throttleFactor } from './ThrottlePolicy.js';
 import type { HostHealth, HostLoad, HostSnapshot, LoadFigures } from './types.js';
-import { validateReport } from './validateReport.js';
-import { coalesced } from '../limits/coalesced.js';
+import { validateHosts, validateReport, validateWatchInterval } from './validateReport.js';
+import { coalesced } from '../core/coalesced.js';
 
 export interface LoadHubOptions {
   /** The sampling interval, in ms: staleness is counted in these. */
@@ -74,7 +74,7 @@ export class LoadHub implements ThrottleSource {
   }
 
   /** 1.0 for an empty, unknown or forgotten host. */
-  factorFor(host: string): number {
+  factorFor(host: string | undefined): number {
     if (!host) return 1;
     const e = this.hosts.get(host);
     if (!e || performance.now() - e.seenAt > this.dropMs) return 1;
@@ -158,8 +158,8 @@ export class LoadHub implements ThrottleSource {
   }
 
   /**
-   * Sends every known host (of `hosts`, when given) at once, then again every `intervalMs`,
-   * until `signal` aborts. Reads this view only.
+   * Sends every known host (of `hosts`, when given) at once, then again every `intervalMs`
+   * (100 ms to 1 h), until `signal` aborts. Reads this view only.
    */
   watch(
     intervalMs: number,
@@ -167,6 +167,8 @@ export class LoadHub implements ThrottleSource {
     send: (load: HostLoad) => void,
     signal: AbortSignal,
   ): Promise<void> {
+    validateWatchInterval(intervalMs);
+    validateHosts(hosts);
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       this.watchers++;

@@ -1,10 +1,10 @@
-import type { ChangeFeed } from '../limits/ports.js';
+import type { ChangeFeed } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import type { ThrottleStore } from './ports.js';
 import { validateThresholds } from './ThrottlePolicy.js';
 import type { Thresholds } from './types.js';
-import { coalesced } from '../limits/coalesced.js';
-import { followChanges } from '../limits/followChanges.js';
+import { coalesced } from '../core/coalesced.js';
+import { followChanges } from '../core/followChanges.js';
 
 /**
  * The throttle thresholds in force on this replica: the env defaults until an operator stores

@@ -51,20 +51,23 @@ export function validateReport(
   return report;
 }
 
-/** WatchLoad's interval: undefined or 0 means 1 s; below 100 ms is refused. */
-export function validateWatchInterval(intervalMs: number | undefined): number {
-  if (intervalMs === undefined || intervalMs === 0) return 1000;
+/** WatchLoad's interval: 100 ms to 1 h. */
+export function validateWatchInterval(intervalMs: number): number {
   if (!Number.isFinite(intervalMs) || intervalMs < 100)
-    throw new ValidationError('interval', 'must be at least 100ms (0 means 1s)');
+    throw new ValidationError('interval', 'must be at least 100ms');
   if (intervalMs > 3_600_000) throw new ValidationError('interval', 'must be at most 1h');
   return intervalMs;
 }
 
-/** A list of host names, each at most 256 bytes; `field` names the list. */
-export function validateHosts(hosts: readonly string[], field = 'hosts'): string[] | undefined {
+/** A list of host names, each at most 256 bytes (undefined: every host); `field` names it. */
+export function validateHosts(
+  hosts: readonly string[] | undefined,
+  field = 'hosts',
+): string[] | undefined {
+  if (hosts === undefined) return undefined;
   for (const h of hosts) {
     if (Buffer.byteLength(h, 'utf8') > MAX_HOST_BYTES)
       throw new ValidationError(field, `each host must be at most ${MAX_HOST_BYTES} bytes`);
   }
-  return hosts.length === 0 ? undefined : [...hosts];
+  return [...hosts];
 }

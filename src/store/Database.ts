@@ -23,7 +23,8 @@ export interface QueryOptions {
   readonly fast?: boolean;
 }
 
-type Queryable = Pick<pg.PoolClient, 'query'>;
+/** A connection's query method: what transaction and session work is given. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /**
  * The pool every store uses, with a breaker. A frozen server keeps sockets open, so nothing on
@@ -93,33 +94,49 @@ export class Database extends EventEmitter {
    * does not commit much later.
    */
   async transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
-    return this.bounded(this.slowTimeoutMs, async () => {
-      const client = await this.pool.connect();
-      // A checked-out client has no pool listener: a connection cut by the server (restart,
-      // failover) would otherwise be an unhandled 'error' event and end the process.
-      let lost: Error | undefined;
-      const onError = (err: Error) => {
-        lost = err;
-      };
-      client.on('error', onError);
-      let broken: unknown;
-      try {
+    return this.bounded(this.slowTimeoutMs, () =>
+      this.withConnection(async (client) => {
         await client.query('BEGIN');
-        await client.query(`SET LOCAL statement_timeout = ${Math.ceil(this.slowTimeoutMs)}`);
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        broken = err;
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw lost ?? err;
-      } finally {
-        client.off('error', onError);
-        const destroy =
-          lost ?? (broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
-        client.release(destroy);
-      }
-    });
+        try {
+          await client.query(`SET LOCAL statement_timeout = ${Math.ceil(this.slowTimeoutMs)}`);
+          const result = await work(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /**
+   * Runs `work` on one pooled connection of its own, for state that lives in a session (an
+   * advisory lock). Only getting the connection is bounded here; `work` bounds its statements.
+   * A connection that failed is destroyed, not returned to the pool.
+   */
+  async withConnection<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+    if (!this.up) throw new StoreUnavailableError('database is not answering');
+    const client = await this.pool.connect();
+    // A checked-out client has no pool listener: a connection cut by the server (restart,
+    // failover) would otherwise be an unhandled 'error' event and end the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
+    let broken: unknown;
+    try {
+      return await work(client);
+    } catch (err) {
+      broken = err;
+      throw lost ?? err;
+    } finally {
+      client.off('error', onError);
+      const destroy =
+        lost ?? (broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
+      client.release(destroy);
+    }
   }
 
   private async bounded<T>(timeoutMs: number, work: () => Promise<T>): Promise<T> {

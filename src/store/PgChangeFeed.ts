@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ChangeFeed } from '../limits/ports.js';
+import type { ChangeFeed } from '../core/ports.js';
 import type { Logger } from '../log.js';
 
 /**

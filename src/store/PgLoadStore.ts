@@ -75,22 +75,16 @@ export class PgLoadStore implements LoadStore {
   }
 
   /**
-   * One replica at a time (transaction-scoped advisory lock); null when another holds it.
-   * Hosts silent for a day go too: they are long forgotten by every replica.
+   * Hosts silent for a day go too: they are long forgotten by every replica. The job registry
+   * runs it on one replica at a time.
    */
-  async deleteOld(days: number): Promise<{ history: number; events: number } | null> {
-    return this.db.transaction(async (client) => {
-      const lock = await client.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended('quota-authority:load-cleanup', 0)) AS ok`,
-      );
-      if (!lock.rows[0]?.ok) return null;
-      const cutoff = `clock_timestamp() - make_interval(days => $1)`;
-      const history = await client.query(`DELETE FROM load_history WHERE at < ${cutoff}`, [days]);
-      const events = await client.query(`DELETE FROM throttle_events WHERE at < ${cutoff}`, [days]);
-      await client.query(
-        `DELETE FROM host_load WHERE updated_at < clock_timestamp() - interval '1 day'`,
-      );
-      return { history: history.rowCount ?? 0, events: events.rowCount ?? 0 };
-    });
+  async deleteOld(days: number): Promise<{ history: number; events: number }> {
+    const cutoff = `clock_timestamp() - make_interval(days => $1)`;
+    const history = await this.db.query(`DELETE FROM load_history WHERE at < ${cutoff}`, [days]);
+    const events = await this.db.query(`DELETE FROM throttle_events WHERE at < ${cutoff}`, [days]);
+    await this.db.query(
+      `DELETE FROM host_load WHERE updated_at < clock_timestamp() - interval '1 day'`,
+    );
+    return { history: history.rowCount ?? 0, events: events.rowCount ?? 0 };
   }
 }

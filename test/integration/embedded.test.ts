@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { startApp } from '../../src/app.js';
+import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../support/waitFor.js';

@@ -18,18 +18,7 @@ export function domainRule(r: Partial<RateLimitRule> = {}): RateLimitRule {
   };
 }
 
-/** A CheckLimit input with every identifier empty, and `i` set. */
+/** A CheckLimit input with no identifier, 1 hit, and `i` set. */
 export function limitInput(i: Partial<CheckLimitInput> = {}): CheckLimitInput {
-  return {
-    ip: '',
-    userId: '',
-    apiKey: '',
-    resource: '',
-    hits: 0,
-    requestId: '',
-    path: '',
-    userAgent: '',
-    host: '',
-    ...i,
-  };
+  return { hits: 1, ...i };
 }

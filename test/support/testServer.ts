@@ -1,5 +1,6 @@
 import { connect, type QuotaConnection } from '../../clients/typescript/src/index.js';
-import { startApp, type App } from '../../src/app.js';
+import type { App } from '../../src/app/App.js';
+import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 

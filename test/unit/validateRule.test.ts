@@ -3,6 +3,8 @@ import { ValidationError } from '../../src/errors.js';
 import { validateRule } from '../../src/limits/validateRule.js';
 import { validateCheckLimit } from '../../src/limits/validateCheckLimit.js';
 import { domainRule, limitInput } from '../support/domain.js';
+import { checkLimitFromProto } from '../../src/grpc/checkLimitMapping.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 
 const rule = domainRule;
 
@@ -47,8 +49,9 @@ describe('validateRule', () => {
 describe('validateCheckLimit', () => {
   const input = limitInput();
 
-  it('turns hits 0 into 1', () => {
-    expect(validateCheckLimit({ ...input, userId: 'u' }).hits).toBe(1);
+  it('turns hits 0 into 1 (the proto mapping, where proto3 defaults end)', () => {
+    const request = CheckLimitRequest.fromPartial({ userId: 'u', hits: 0 });
+    expect(validateCheckLimit(checkLimitFromProto(request)).hits).toBe(1);
   });
 
   it('needs at least one identifier', () => {

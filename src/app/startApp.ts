@@ -1,0 +1,93 @@
+import { setMaxListeners } from 'node:events';
+import type { Config } from '../config.js';
+import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
+import { GrpcServer } from '../grpc/GrpcServer.js';
+import { logCalls } from '../grpc/logCalls.js';
+import { JobRegistry } from '../jobs/JobRegistry.js';
+import type { Logger } from '../log.js';
+import { Metrics } from '../metrics/Metrics.js';
+import { PgLeaderLock } from '../store/PgLeaderLock.js';
+import type { App } from './App.js';
+import { Stops } from './Stops.js';
+import { wireDatabase } from './wireDatabase.js';
+import { wireLimits } from './wireLimits.js';
+import { wireLoad } from './wireLoad.js';
+
+/** The composition root: assembles the capabilities that the wire* files build. */
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const stops = new Stops(logger);
+  try {
+    const database = await wireDatabase(config, logger);
+    stops.push(() => database.stop());
+    const { db, feed } = database;
+    const jobs = new JobRegistry(new PgLeaderLock(db), logger);
+    stops.push(() => jobs.stop());
+
+    const metrics = new Metrics();
+    // Aborted when shutdown starts: streams end so that draining does not wait on them.
+    const shutdown = new AbortController();
+    // One listener per open stream: hundreds are expected, not a leak.
+    setMaxListeners(0, shutdown.signal);
+    const deps = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
+
+    const load = await wireLoad(config, logger, db, feed, deps);
+    stops.push(() => load.stop());
+    const limits = await wireLimits(config, logger, db, feed, load.hub, deps);
+    stops.push(() => limits.stop());
+    const capabilities = [database, load, limits];
+
+    const server = new GrpcServer({
+      logger,
+      quota: {
+        ...limits.handlers.quota,
+        ...load.handlers.quota,
+        ...commandQuotaHandlers(deps),
+      },
+      admin: { ...limits.handlers.admin, ...load.handlers.admin },
+      onShutdown: () => shutdown.abort(),
+    });
+    let stopping = false;
+    const parts = capabilities.flatMap((c) => c.health);
+    const updateHealth = () => server.setServing(!stopping && parts.every((p) => p.ready()));
+    db.on('down', updateHealth);
+    db.on('up', updateHealth);
+    for (const job of capabilities.flatMap((c) => c.jobs)) jobs.register(job);
+    jobs.register({
+      name: 'health',
+      intervalMs: 1000,
+      clusterWide: false,
+      run: async () => updateHealth(),
+    });
+    jobs.start();
+
+    const port = await server.listen(config.host, config.port);
+    stops.push(() => server.shutdown(0));
+    const metricsPort = config.metricsPort === 0 ? 0 : await metrics.listen(config.metricsPort);
+    stops.push(() => metrics.close());
+    updateHealth();
+    logger.info(
+      { host: config.host, port, metricsPort, embedded: config.databaseUrl === undefined },
+      'quota-authority listening',
+    );
+
+    return {
+      port,
+      metricsPort,
+      databaseUrl: database.url,
+      loadSamples: () => load.sampling.samples,
+      loadWatchers: () => load.hub.watching,
+      jobs: () => jobs.list(),
+      async stop(graceMs = 10_000) {
+        stopping = true;
+        logger.info({ graceMs }, 'shutting down: NOT_SERVING, draining calls');
+        await server.shutdown(graceMs);
+        await stops.run();
+        logger.info('stopped');
+        logger.flush();
+      },
+    };
+  } catch (err) {
+    await stops.run();
+    throw err;
+  }
+}

@@ -1,0 +1,29 @@
+/** A named piece of background work, run every `intervalMs`. */
+export interface Job {
+  /** Unique in the registry; also the name of its cluster-wide lock. */
+  readonly name: string;
+  readonly intervalMs: number;
+  /** Run by one replica at a time across the cluster, under one advisory lock. */
+  readonly clusterWide: boolean;
+  run(): Promise<void>;
+  /** Work to do once when the registry stops, after the last run (a final flush). */
+  finish?(): Promise<void>;
+}
+
+/** What the registry knows of a job. Times are wall-clock; durations in ms. */
+export interface JobStatus {
+  readonly name: string;
+  readonly intervalMs: number;
+  readonly clusterWide: boolean;
+  /** Runs completed here, failed ones included. */
+  readonly runs: number;
+  readonly failures: number;
+  /** Runs skipped because another replica held the job's lock. */
+  readonly skipped: number;
+  readonly lastRunAt: Date | null;
+  readonly lastDurationMs: number | null;
+  /** Message of the last failure, cleared by a success. */
+  readonly lastError: string | null;
+  readonly nextRunAt: Date | null;
+  readonly running: boolean;
+}
