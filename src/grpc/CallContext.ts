@@ -11,7 +11,7 @@ export interface CallContext {
   readonly method: string;
   /** Request headers. */
   readonly metadata: Metadata;
-  /** The caller's address as grpc-js reports it ("ipv4:127.0.0.1:50432"). */
+  /** The caller's address as grpc-js reports it ("127.0.0.1:50432"). */
   readonly peer: string;
   /** When the caller stops waiting; undefined when it set no deadline. */
   readonly deadline: Date | undefined;
