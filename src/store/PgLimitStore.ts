@@ -2,10 +2,15 @@ import { StoreUnavailableError } from '../errors.js';
 import type { LimitStore } from '../limits/ports.js';
 import type { CounterDecision, CounterRequest } from '../limits/types.js';
 import type { Database } from './Database.js';
+import { DecisionBatcher } from './DecisionBatcher.js';
 
+// p_now NULL: the decision's time is the database clock, the one every replica shares.
 const DECIDE = `SELECT quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
   $6::text[], $7::text[], $8::boolean[], $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text,
-  $14::int) AS d`;
+  $14::int, p_now => NULL) AS d`;
+
+/** SQLSTATEs of a decision that did not get done in time: the deadline, a lock wait past it. */
+const TOO_LATE = new Set(['57014', '55P03']);
 
 /** The jsonb that quota_decide returns for one decision. */
 interface DecisionJson {
@@ -23,15 +28,12 @@ interface DecisionJson {
   }[];
 }
 
-interface Pending {
+/** One check waiting for its batch. */
+interface LimitCheck {
   readonly counters: readonly CounterRequest[];
   readonly hits: number;
   readonly idempotencyKey: string | null;
   readonly timezone: string;
-  readonly resolve: (d: CounterDecision) => void;
-  readonly reject: (err: unknown) => void;
-  settled: boolean;
-  timer: NodeJS.Timeout;
 }
 
 export interface PgLimitStoreOptions {
@@ -41,31 +43,41 @@ export interface PgLimitStoreOptions {
   readonly maxInFlight?: number;
   /** Decisions per batch at most. @default 256 */
   readonly maxBatch?: number;
+  /**
+   * Kept back from a batch's deadline for its answer to reach the caller after the commit, in
+   * ms. @default a tenth of timeoutMs, at least 1 ms
+   */
+  readonly deadlineMarginMs?: number;
 }
 
 /**
- * Decisions by the stored function quota_decide. Calls that arrive while batches are in flight
- * wait and go together in the next one: one round trip, one lock per counter and one commit for
- * many decisions, which is what lets a hot key go past one commit per decision. An idle store
- * sends a decision at once, so batching adds no latency when there is nothing to batch.
+ * Decisions by the stored function quota_decide, batched by a {@link DecisionBatcher}: one round
+ * trip, one lock per counter and one commit for many decisions, which is what lets a hot key go
+ * past one commit per decision. Each batch carries the time left to its earliest caller, and the
+ * function counts nothing once that has passed: a caller answered with the failure mode was not
+ * counted.
  */
 export class PgLimitStore implements LimitStore {
-  private readonly queue: Pending[] = [];
-  private inFlight = 0;
-  private readonly maxInFlight: number;
-  private readonly maxBatch: number;
-  private readonly answerWithinMs: number;
+  private readonly batcher: DecisionBatcher<LimitCheck, CounterDecision>;
 
   constructor(
     private readonly db: Database,
-    private readonly options: PgLimitStoreOptions,
+    options: PgLimitStoreOptions,
   ) {
-    this.maxInFlight = options.maxInFlight ?? 2;
-    // The caller is to have its answer within the timeout, the failure mode included: the store
-    // gives up a tenth of it early, which leaves the answer time to be sent (measured: 10-20 ms
-    // from a frozen database to the caller past the bound, more on a loaded box).
-    this.answerWithinMs = Math.round(options.timeoutMs * 0.9);
-    this.maxBatch = options.maxBatch ?? 256;
+    this.batcher = new DecisionBatcher({
+      // The caller is to have its answer within the timeout, the failure mode included: the
+      // store gives up a tenth of it early, which leaves the answer time to be sent.
+      answerWithinMs: Math.round(options.timeoutMs * 0.9),
+      // After the database's last check of its deadline come the writes, the commit, the trip
+      // back and a busy event loop (tens of ms on a loaded box); a tenth of the timeout keeps
+      // the budget in proportion to what the operator allowed for the answer.
+      marginMs: options.deadlineMarginMs ?? Math.max(1, Math.round(options.timeoutMs * 0.1)),
+      maxInFlight: options.maxInFlight,
+      maxBatch: options.maxBatch,
+      batchKey: (c) => c.timezone,
+      idempotencyKey: (c) => c.idempotencyKey,
+      decide: (batch, deadline) => this.decide(batch, deadline),
+    });
   }
 
   check(
@@ -74,70 +86,10 @@ export class PgLimitStore implements LimitStore {
     idempotencyKey: string | null,
     timezone: string,
   ): Promise<CounterDecision> {
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        counters,
-        hits,
-        idempotencyKey,
-        timezone,
-        resolve,
-        reject,
-        settled: false,
-        // Queueing counts against the bound too: a caller never waits past it.
-        timer: setTimeout(() => {
-          settle(pending, () =>
-            reject(new StoreUnavailableError(`no decision within ${this.answerWithinMs} ms`)),
-          );
-          const i = this.queue.indexOf(pending);
-          if (i >= 0) this.queue.splice(i, 1);
-        }, this.answerWithinMs),
-      };
-      this.queue.push(pending);
-      this.pump();
-    });
+    return this.batcher.submit({ counters, hits, idempotencyKey, timezone });
   }
 
-  private pump(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.takeBatch();
-      this.inFlight += 1;
-      void this.run(batch).finally(() => {
-        this.inFlight -= 1;
-        this.pump();
-      });
-    }
-  }
-
-  /** The next batch: one time zone, each idempotency key at most once (retries wait a turn). */
-  private takeBatch(): Pending[] {
-    const batch: Pending[] = [];
-    const keys = new Set<string>();
-    const timezone = this.queue[0]!.timezone;
-    for (let i = 0; i < this.queue.length && batch.length < this.maxBatch;) {
-      const p = this.queue[i]!;
-      if (p.timezone !== timezone || (p.idempotencyKey !== null && keys.has(p.idempotencyKey))) {
-        i += 1;
-        continue;
-      }
-      if (p.idempotencyKey !== null) keys.add(p.idempotencyKey);
-      batch.push(p);
-      this.queue.splice(i, 1);
-    }
-    return batch;
-  }
-
-  private async run(batch: Pending[]): Promise<void> {
-    const live = batch.filter((p) => !p.settled);
-    if (live.length === 0) return;
-    try {
-      const answers = await this.decide(live);
-      live.forEach((p, i) => settle(p, () => p.resolve(answers[i]!)));
-    } catch (err) {
-      for (const p of live) settle(p, () => p.reject(err));
-    }
-  }
-
-  private async decide(batch: readonly Pending[]): Promise<CounterDecision[]> {
+  private async decide(batch: readonly LimitCheck[], deadline: number): Promise<CounterDecision[]> {
     // Distinct counters in one order on every replica: locks are always taken in that order.
     const index = new Map<string, number>();
     const distinct: { rule: string; key: string }[] = [];
@@ -175,26 +127,34 @@ export class PgLimitStore implements LimitStore {
         shadow.push(c.shadow);
       }
     }
-    const result = await this.db.query<{ d: DecisionJson[] }>(
-      DECIDE,
-      [
-        distinct.map((c) => c.rule),
-        distinct.map((c) => c.key),
-        item.counter,
-        item.limit,
-        item.windowMs,
-        algorithm,
-        period,
-        shadow,
-        first,
-        count,
-        batch.map((p) => p.hits),
-        batch.map((p) => p.idempotencyKey),
-        batch[0]!.timezone,
-        this.options.timeoutMs,
-      ],
-      { name: 'quota_decide', fast: true },
-    );
+    // Less than the database's 1 ms resolution left: not worth a round trip.
+    if (deadline - performance.now() < 1) {
+      throw new StoreUnavailableError('no time left to decide before the caller gives up');
+    }
+    const result = await this.db
+      .query<{ d: DecisionJson[] }>(
+        DECIDE,
+        [
+          distinct.map((c) => c.rule),
+          distinct.map((c) => c.key),
+          item.counter,
+          item.limit,
+          item.windowMs,
+          algorithm,
+          period,
+          shadow,
+          first,
+          count,
+          batch.map((p) => p.hits),
+          batch.map((p) => p.idempotencyKey),
+          batch[0]!.timezone,
+          budgetAtSend(deadline),
+        ],
+        { name: 'quota_decide', fast: true },
+      )
+      .catch((err: unknown) => {
+        throw tooLate(err) ?? err;
+      });
     return result.rows[0]!.d.map((d) => ({
       allowed: d.allowed,
       retryAfterMs: Number(d.retry_after_ms),
@@ -212,11 +172,25 @@ export class PgLimitStore implements LimitStore {
   }
 }
 
-function settle(p: Pending, fn: () => void): void {
-  if (p.settled) return;
-  p.settled = true;
-  clearTimeout(p.timer);
-  fn();
+/**
+ * The time left to the deadline, in whole ms, read when pg writes the query to its connection
+ * (pg calls a parameter's toPostgres() then): the database counts its budget from the moment it
+ * starts, so a wait for a pooled connection must come off the budget, not be granted again.
+ */
+function budgetAtSend(deadline: number): { toPostgres(): string } {
+  return { toPostgres: () => String(Math.max(0, Math.floor(deadline - performance.now()))) };
+}
+
+/**
+ * A database that could not decide before the deadline is a database too slow to answer: the
+ * failure mode's case, like no answer at all, and nothing was counted.
+ */
+function tooLate(err: unknown): StoreUnavailableError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !TOO_LATE.has(code)) return undefined;
+  return new StoreUnavailableError(`decision not made in time: ${(err as Error).message}`, {
+    cause: err,
+  });
 }
 
 function compare(a: string, b: string): number {
