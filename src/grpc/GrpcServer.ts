@@ -1,9 +1,6 @@
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { projectRoot } from '../projectRoot.js';
+import { HealthImplementation } from 'grpc-health-check';
+import { addReflection } from './addReflection.js';
 import type { Logger } from '../log.js';
 import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
@@ -44,13 +41,7 @@ export class GrpcServer {
       Object.fromEntries(SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
     );
     this.health.addToServer(this.server);
-    // Reflection lists only the services in the definition it is given: ours and health.
-    const root = projectRoot();
-    const definition = protoLoader.loadSync(
-      ['quota/v1/quota_service.proto', 'quota/v1/admin_service.proto', healthProtoPath],
-      { includeDirs: [path.join(root, 'proto'), path.dirname(healthProtoPath)] },
-    );
-    new ReflectionService(definition).addToServer(this.server);
+    addReflection(this.server);
   }
 
   /** Binds and starts; resolves with the bound port (useful with port 0). */
