@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 
-/** The structured logger every part receives from app.ts. */
+/** The structured logger every part receives from src/app/. */
 export type Logger = pino.Logger;
 
 /** How long a log line may wait in the buffer, in ms. */

@@ -223,10 +223,14 @@ export class Database extends EventEmitter {
 
 /** Errors that mean "no answer from the server", as opposed to an answer that is an error. */
 export function isConnectivityError(err: Error): boolean {
+  // The server answered with an error of its own (a lock timeout, a bad value): it is there.
+  if (err instanceof pg.DatabaseError) {
+    const code = err.code ?? '';
+    // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
+    return code.startsWith('08') || code.startsWith('57P0');
+  }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
-    if (code.startsWith('08') || code.startsWith('57P0')) return true;
     if (
       ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(
         code,

@@ -60,4 +60,30 @@ describe('Database', () => {
     ).rejects.toThrow();
     expect(performance.now() - started).toBeLessThan(4000);
   });
+
+  it('stays up when the server answers with an error of its own, a lock timeout included', async () => {
+    // The test before may have taken the breaker down (a statement past the bound).
+    await waitFor(() => database.available, 5000);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('CREATE TABLE IF NOT EXISTS lock_probe (id int PRIMARY KEY)');
+      await holder.query('INSERT INTO lock_probe VALUES (1) ON CONFLICT DO NOTHING');
+      await holder.query('BEGIN');
+      await holder.query('SELECT * FROM lock_probe WHERE id = 1 FOR UPDATE');
+      const err = await database
+        .transaction(async (client) => {
+          await client.query(`SET LOCAL lock_timeout = '50ms'`);
+          await client.query('SELECT * FROM lock_probe WHERE id = 1 FOR UPDATE');
+        })
+        .catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('55P03');
+      expect(database.available).toBe(true);
+      await expect(database.query('SELECT nonsense_column FROM lock_probe')).rejects.toThrow();
+      expect(database.available).toBe(true);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+  });
 });
