@@ -2,16 +2,24 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { addReflection } from './addReflection.js';
 import type { Logger } from '../log.js';
-import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
-import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import {
+  AdminServiceService,
+  type AdminServiceServer,
+} from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import {
+  QuotaServiceService,
+  type QuotaServiceServer,
+} from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { ADMIN_SERVICE, QUOTA_SERVICE } from './services.js';
 
 /** Names health answers for: the whole server ("") and each service. */
-const SERVICES = ['', 'quota.v1.QuotaService', 'quota.v1.AdminService'];
+const SERVICES = ['', QUOTA_SERVICE, ADMIN_SERVICE];
 
 export interface GrpcServerOptions {
   readonly logger: Logger;
-  readonly quota: grpc.UntypedServiceImplementation;
-  readonly admin: grpc.UntypedServiceImplementation;
+  /** Every method of each service: a missing one fails to compile. */
+  readonly quota: QuotaServiceServer;
+  readonly admin: AdminServiceServer;
   /** Called when shutdown starts, before draining: ends server streams so they do not hold it. */
   readonly onShutdown?: () => void;
 }
