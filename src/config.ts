@@ -38,6 +38,10 @@ export interface Config {
   readonly logLevel: string;
   /** Connections in the database pool. */
   readonly dbPoolSize: number;
+  /** Secret API keys are hashed under; undefined uses the one generated in the database. */
+  readonly apiKeySecret: string | undefined;
+  /** Prefix length, in bits, of the IPv6 network that one IPv6 caller is counted by. */
+  readonly ipv6PrefixBits: number;
 }
 
 interface Variable {
@@ -45,6 +49,8 @@ interface Variable {
   readonly default: string | undefined;
   readonly description: string;
   readonly schema: z.ZodType;
+  /** Its value is never printed, not even in an error. */
+  readonly secret?: boolean;
 }
 
 const port = z.coerce
@@ -171,6 +177,26 @@ export const VARIABLES: readonly Variable[] = [
     schema: z.coerce.number().int().min(2).max(500),
   },
   {
+    name: 'QUOTA_API_KEY_SECRET',
+    default: undefined,
+    description:
+      'secret API keys are hashed under (HMAC-SHA256), at least 32 bytes; unset: one generated and kept in the database. Changing it starts API-key counters afresh',
+    schema: z
+      .string()
+      .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes'),
+    secret: true,
+  },
+  {
+    name: 'QUOTA_IPV6_PREFIX',
+    default: '64',
+    description: 'IPv6 callers are counted per network of this prefix length, bits (32-128)',
+    schema: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(32, 'must be 32 to 128')
+      .max(128, 'must be 32 to 128'),
+  },
+  {
     name: 'LOG_LEVEL',
     default: 'info',
     description: 'log level: fatal|error|warn|info|debug|trace|silent',
@@ -201,7 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (parsed.success) values.set(v.name, parsed.data);
     else
       problems.push(
-        `${v.name}=${JSON.stringify(text)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+        `${v.name}=${v.secret ? '(secret)' : JSON.stringify(text)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
       );
   }
   const get = <T>(name: string): T => values.get(name) as T;
@@ -239,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: get<number>('QUOTA_METRICS_PORT'),
     logLevel: get<string>('LOG_LEVEL'),
     dbPoolSize: get<number>('QUOTA_DB_POOL_SIZE'),
+    apiKeySecret: get<string | undefined>('QUOTA_API_KEY_SECRET'),
+    ipv6PrefixBits: get<number>('QUOTA_IPV6_PREFIX'),
   });
 }
 

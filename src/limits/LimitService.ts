@@ -3,6 +3,7 @@ import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ThrottleSource } from '../core/ports.js';
+import type { CallerKeys } from './CallerKeys.js';
 import type { LimitStore } from './ports.js';
 import type { RuleCache } from './RuleCache.js';
 import type { CheckLimitInput, CheckLimitResult, CounterRequest, LimitStatus } from './types.js';
@@ -12,6 +13,8 @@ export interface LimitServiceOptions {
   readonly failureMode: FailureMode;
   readonly timezone: string;
   readonly logger: Logger;
+  /** Counter keys of the caller's IP address and API key. */
+  readonly keys: CallerKeys;
 }
 
 /** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
@@ -25,11 +28,14 @@ export class LimitService {
 
   async check(request: CheckLimitInput): Promise<CheckLimitResult> {
     const input = validateCheckLimit(request);
+    // Matched, counted and stored by these keys: the IP canonical, the API key hashed.
+    const keyed = this.options.keys.forCall(input);
     const throttleFactor = this.throttle.factorFor(input.host);
-    // Without rules there is nothing to decide by: that is not "no rule applies".
-    if (!this.rules.ready) return this.failureMode(throttleFactor);
+    // Without rules (or the secret API keys are hashed under) there is nothing to decide by:
+    // that is not "no rule applies".
+    if (!this.rules.ready || keyed === null) return this.failureMode(throttleFactor);
     // The store orders counters for locking; this order is the response's.
-    const matched = this.rules.match(input);
+    const matched = this.rules.match(keyed);
     if (matched.length === 0) {
       return { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor };
     }
@@ -48,7 +54,7 @@ export class LimitService {
       decision = await this.store.check(
         counters,
         input.hits,
-        input.requestId ? idempotencyKey(input) : null,
+        keyed.requestId ? idempotencyKey(keyed) : null,
         this.options.timezone,
       );
     } catch (err) {
@@ -64,7 +70,10 @@ export class LimitService {
     const limits: LimitStatus[] = [];
     for (const l of decision.limits) {
       const scope = scopes.get(l.rule);
-      if (scope) limits.push({ ...l, scope });
+      if (!scope) continue;
+      // The caller sees the API key it sent, never the hash that was stored.
+      const key = scope === 'api_key' && l.key === keyed.apiKey ? input.apiKey! : l.key;
+      limits.push({ ...l, scope, key });
     }
     return {
       allowed: decision.allowed,
@@ -83,6 +92,7 @@ export class LimitService {
 /**
  * The stored key of a request_id: bound to what the call asks for, so that a request_id reused
  * for another call (another identifier, more hits) is a new decision, not a replay of the first.
+ * Made of the counter keys: no raw API key goes into it.
  */
 function idempotencyKey(input: CheckLimitInput): string {
   const what = createHash('sha256')

@@ -27,11 +27,18 @@ export class RuleCache {
   private loaded = false;
   private retry: NodeJS.Timeout | undefined;
   private unfollow: () => void = () => undefined;
+  /** Exact-match rules left out of the index, by name and match: each is warned of once. */
+  private unusable = new Set<string>();
 
+  /**
+   * `matchKey` gives the counter key an exact-match rule applies to (an IP rule's network, for
+   * one), and throws for a match that can apply to no call: such a rule is left out.
+   */
   constructor(
     private readonly store: RuleStore,
     private readonly logger: Logger,
     private readonly refreshMs = 30_000,
+    private readonly matchKey: (rule: RateLimitRule) => string = (rule) => rule.match,
   ) {}
 
   /** Loads the rules and follows `feed`. */
@@ -57,7 +64,7 @@ export class RuleCache {
   /** Reloads now; concurrent calls coalesce into at most one more load. */
   readonly reload: () => Promise<void> = coalesced(async () => {
     try {
-      this.index = buildIndex(await this.store.list());
+      this.index = this.buildIndex(await this.store.list());
       this.loaded = true;
     } catch (err) {
       // Keep serving the last rules, and try again soon rather than at the next safety poll:
@@ -71,7 +78,8 @@ export class RuleCache {
 
   /**
    * The rules that apply to a call, with the identifier each keys on: per scope whose identifier
-   * was given, the exact-match rules if any exist, else the scope's "*" rules.
+   * was given, the exact-match rules if any exist, else the scope's "*" rules. The call's
+   * identifiers are counter keys already (CallerKeys.forCall).
    */
   match(input: CheckLimitInput): { rule: RateLimitRule; key: string }[] {
     const out: { rule: RateLimitRule; key: string }[] = [];
@@ -83,19 +91,41 @@ export class RuleCache {
     }
     return out;
   }
-}
 
-function buildIndex(rules: readonly RateLimitRule[]): Map<Scope, ScopeIndex> {
-  const index = new Map<Scope, ScopeIndex>();
-  for (const rule of rules) {
-    if (!rule.enabled) continue;
-    let idx = index.get(rule.scope);
-    if (!idx) {
-      idx = { defaults: [], exact: new Map() };
-      index.set(rule.scope, idx);
+  private buildIndex(rules: readonly RateLimitRule[]): Map<Scope, ScopeIndex> {
+    const index = new Map<Scope, ScopeIndex>();
+    const unusable = new Set<string>();
+    for (const rule of rules) {
+      if (!rule.enabled) continue;
+      const key = rule.match === '*' ? undefined : this.keyOf(rule, unusable);
+      if (key === null) continue;
+      let idx = index.get(rule.scope);
+      if (!idx) {
+        idx = { defaults: [], exact: new Map() };
+        index.set(rule.scope, idx);
+      }
+      if (key === undefined) idx.defaults.push(rule);
+      else idx.exact.set(key, [...(idx.exact.get(key) ?? []), rule]);
     }
-    if (rule.match === '*') idx.defaults.push(rule);
-    else idx.exact.set(rule.match, [...(idx.exact.get(rule.match) ?? []), rule]);
+    this.unusable = unusable;
+    return index;
   }
-  return index;
+
+  /** An exact-match rule's counter key; null (noted in `unusable`) if it can apply to no call. */
+  private keyOf(rule: RateLimitRule, unusable: Set<string>): string | null {
+    try {
+      return this.matchKey(rule);
+    } catch (err) {
+      const id = `${rule.name}\u0000${rule.match}`;
+      unusable.add(id);
+      // Warned of once, not at every reload.
+      if (!this.unusable.has(id)) {
+        this.logger.warn(
+          { rule: rule.name, reason: (err as Error).message },
+          'rule left out: its match can apply to no call',
+        );
+      }
+      return null;
+    }
+  }
 }

@@ -10,6 +10,11 @@ export interface RuleStore {
   upsert(rule: RateLimitRule): Promise<RateLimitRule>;
   setEnabled(name: string, enabled: boolean): Promise<RateLimitRule>;
   delete(name: string): Promise<void>;
+  /**
+   * Sets the match of rule `name` to `to` if it still is `from`; whether it was. Counters stay
+   * as they are.
+   */
+  replaceMatch(name: string, from: string, to: string): Promise<boolean>;
 }
 
 /**
@@ -30,4 +35,13 @@ export interface LimitStore {
 export interface LimitMaintenance {
   /** Deletes counters and idempotency answers that can no longer affect a decision. */
   deleteExpired(): Promise<{ counters: number; idempotencyKeys: number }>;
+}
+
+/**
+ * Server secrets kept in the store. MUST be race-safe across replicas: of concurrent first
+ * calls for one name, every one gets the one value that was stored.
+ */
+export interface SecretStore {
+  /** The secret stored under `name`, storing `candidate` first if there is none. */
+  getOrCreate(name: string, candidate: Uint8Array): Promise<Buffer>;
 }

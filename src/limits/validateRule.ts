@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { canonicalIpMatch } from './canonicalIp.js';
 import type { RateLimitRule } from './types.js';
 import { SCOPES } from './types.js';
 
@@ -16,10 +17,12 @@ export function validateRule(rule: RateLimitRule): RateLimitRule {
       'rule.scope',
       'must be one of SCOPE_IP, SCOPE_USER, SCOPE_API_KEY, SCOPE_RESOURCE',
     );
-  const match = rule.match === '' ? '*' : rule.match;
+  let match = rule.match === '' ? '*' : rule.match;
   if (Buffer.byteLength(match) > MAX_IDENTIFIER_BYTES) {
     throw new ValidationError('rule.match', `must be at most ${MAX_IDENTIFIER_BYTES} bytes`);
   }
+  // Stored as calls are keyed: one address written another way is the same rule.
+  if (rule.scope === 'ip' && match !== '*') match = canonicalIpMatch(match);
   if (!Number.isSafeInteger(rule.limit) || rule.limit < 1) {
     throw new ValidationError('rule.limit', 'must be a whole number of at least 1');
   }

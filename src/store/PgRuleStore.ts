@@ -94,6 +94,14 @@ export class PgRuleStore implements RuleStore {
     return toRule(row);
   }
 
+  async replaceMatch(name: string, from: string, to: string): Promise<boolean> {
+    const result = await this.db.query(
+      'UPDATE rate_limit_rules SET match = $3, updated_at = now() WHERE name = $1 AND match = $2',
+      [name, from, to],
+    );
+    return result.rowCount === 1;
+  }
+
   async delete(name: string): Promise<void> {
     await this.db.transaction(async (client) => {
       const result = await client.query('DELETE FROM rate_limit_rules WHERE name = $1', [name]);

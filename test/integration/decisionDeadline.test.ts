@@ -6,7 +6,7 @@ import { RuleCache } from '../../src/limits/RuleCache.js';
 import { silentLogger } from '../../src/log.js';
 import { Database } from '../../src/store/Database.js';
 import { PgLimitStore } from '../../src/store/PgLimitStore.js';
-import { domainRule, limitInput } from '../support/domain.js';
+import { callerKeys, domainRule, limitInput } from '../support/domain.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -25,6 +25,7 @@ const rules: RuleStore = {
   upsert: async (r) => r,
   setEnabled: async () => rule,
   delete: async () => undefined,
+  replaceMatch: async () => false,
 };
 
 const check = (userId: string, requestId = '') =>
@@ -71,7 +72,7 @@ beforeAll(async () => {
     cache,
     new PgLimitStore(database, { timeoutMs: TIMEOUT_MS }),
     { factorFor: () => 1 },
-    { failureMode: 'open', timezone: 'UTC', logger },
+    { failureMode: 'open', timezone: 'UTC', logger, keys: callerKeys() },
   );
 });
 

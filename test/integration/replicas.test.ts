@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Algorithm, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { storedApiKey } from '../support/apiKeys.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -99,7 +100,8 @@ describe('two replicas under concurrency', () => {
     expect(answers.filter((x) => x.degraded)).toHaveLength(0);
     expect(new Set(answers.map((x) => x.limits[0]!.remaining))).toEqual(new Set([99]));
     const row = await db.query<{ curr: string }>(
-      `SELECT curr FROM rate_limit_counters WHERE rule = 'idem' AND key = 'k-idem'`,
+      `SELECT curr FROM rate_limit_counters WHERE rule = 'idem' AND key = $1`,
+      [await storedApiKey(db, 'k-idem')],
     );
     expect(Number(row.rows[0]!.curr)).toBe(1);
   });

@@ -16,6 +16,7 @@ function fixed(rules: RateLimitRule[]): RuleStore {
       throw new Error('unused');
     },
     delete: async () => undefined,
+    replaceMatch: async () => false,
   };
 }
 
