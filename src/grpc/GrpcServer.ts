@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { addReflection } from './addReflection.js';
+import { guardDeserialization } from './guardDeserialization.js';
 import type { Logger } from '../log.js';
 import {
   AdminServiceService,
@@ -43,8 +44,9 @@ export class GrpcServer {
 
   constructor(private readonly options: GrpcServerOptions) {
     this.server = new grpc.Server(SERVER_OPTIONS);
-    this.server.addService(QuotaServiceService, options.quota);
-    this.server.addService(AdminServiceService, options.admin);
+    // A body that does not decode reaches the handler chain and is answered INVALID_ARGUMENT.
+    this.server.addService(guardDeserialization(QuotaServiceService), options.quota);
+    this.server.addService(guardDeserialization(AdminServiceService), options.admin);
     this.health = new HealthImplementation(
       Object.fromEntries(SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
     );

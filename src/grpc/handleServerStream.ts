@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { handleServerStreamingCall, ServerWritableStream } from '@grpc/grpc-js';
 import { GrpcCallContext, type CallContext } from './CallContext.js';
+import { decodedRequest } from './guardDeserialization.js';
 import type { HandlerDeps } from './HandlerDeps.js';
 import { composeMiddleware } from './Middleware.js';
 import { StatusError, toStatus } from './toStatus.js';
@@ -33,7 +34,7 @@ export function handleServerStream<Req, Res>(
     void ctx.signal;
     run(ctx, async () => {
       try {
-        await fn(call.request, ctx);
+        await fn(decodedRequest(call.request), ctx);
       } finally {
         ctx.logFields['sent'] = ctx.sent;
         ctx.logFields['dropped'] = ctx.dropped;

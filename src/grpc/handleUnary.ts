@@ -1,5 +1,6 @@
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
 import { GrpcCallContext, type CallContext } from './CallContext.js';
+import { decodedRequest } from './guardDeserialization.js';
 import type { HandlerDeps } from './HandlerDeps.js';
 import { composeMiddleware } from './Middleware.js';
 import { toStatus } from './toStatus.js';
@@ -19,7 +20,7 @@ export function handleUnary<Req, Res>(
     const ctx = new GrpcCallContext(service, method, call, deps.shutdown);
     let response: Res;
     run(ctx, async () => {
-      response = await fn(call.request, ctx);
+      response = await fn(decodedRequest(call.request), ctx);
     }).then(
       () => {
         ctx.release();

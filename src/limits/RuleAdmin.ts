@@ -1,3 +1,4 @@
+import { validateText } from '../core/validateText.js';
 import { ValidationError } from '../errors.js';
 import { ApiKeyHasher } from './ApiKeyHasher.js';
 import type { CallerKeys } from './CallerKeys.js';
@@ -58,5 +59,5 @@ export class RuleAdmin {
 
 function requireName(name: string): string {
   if (name === '') throw new ValidationError('name', 'must not be empty');
-  return name;
+  return validateText(name, 'name');
 }

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { validateText } from '../core/validateText.js';
 import type { CheckLimitInput } from './types.js';
 import { MAX_IDENTIFIER_BYTES } from './validateRule.js';
 
@@ -20,9 +21,7 @@ const BOUNDED: readonly [keyof CheckLimitInput, string, number][] = [
 export function validateCheckLimit(input: CheckLimitInput): CheckLimitInput {
   for (const [key, field, max] of BOUNDED) {
     const value = input[key];
-    if (typeof value === 'string' && Buffer.byteLength(value) > max) {
-      throw new ValidationError(field, `must be at most ${max} bytes`);
-    }
+    if (typeof value === 'string') validateText(value, field, max);
   }
   if (!input.ip && !input.userId && !input.apiKey && !input.resource) {
     throw new ValidationError('ip|user_id|api_key|resource', 'at least one identifier is required');

@@ -1,3 +1,4 @@
+import { validateText } from '../core/validateText.js';
 import { ValidationError } from '../errors.js';
 import { canonicalIpMatch } from './canonicalIp.js';
 import type { RateLimitRule } from './types.js';
@@ -18,9 +19,7 @@ export function validateRule(rule: RateLimitRule): RateLimitRule {
       'must be one of SCOPE_IP, SCOPE_USER, SCOPE_API_KEY, SCOPE_RESOURCE',
     );
   let match = rule.match === '' ? '*' : rule.match;
-  if (Buffer.byteLength(match) > MAX_IDENTIFIER_BYTES) {
-    throw new ValidationError('rule.match', `must be at most ${MAX_IDENTIFIER_BYTES} bytes`);
-  }
+  validateText(match, 'rule.match', MAX_IDENTIFIER_BYTES);
   // Stored as calls are keyed: one address written another way is the same rule.
   if (rule.scope === 'ip' && match !== '*') match = canonicalIpMatch(match);
   if (!Number.isSafeInteger(rule.limit) || rule.limit < 1) {
@@ -43,10 +42,11 @@ export function validateRule(rule: RateLimitRule): RateLimitRule {
     }
     if (!Number.isInteger(rule.windowMs))
       throw new ValidationError('rule.window', 'must be a whole number of milliseconds');
+    // Window arithmetic (here and in the database's bigint milliseconds) stays exact below it.
+    if (!Number.isSafeInteger(rule.windowMs))
+      throw new ValidationError('rule.window', 'must be at most 2^53 - 1 ms (about 285,000 years)');
   }
-  if (Buffer.byteLength(rule.description) > 1024) {
-    throw new ValidationError('rule.description', 'must be at most 1024 bytes');
-  }
+  validateText(rule.description, 'rule.description', 1024);
   // A calendar period always counts per calendar period, whatever window algorithm was named.
   const algorithm = rule.period !== null ? 'fixed_window' : rule.algorithm;
   return { ...rule, match, algorithm };

@@ -1,3 +1,4 @@
+import { validateFigure } from '../core/validateFigure.js';
 import { ValidationError } from '../errors.js';
 import type { Thresholds } from './types.js';
 
@@ -20,14 +21,14 @@ export function throttleFactor(cpuPercent: number, memoryPercent: number, t: Thr
 
 /**
  * Throws ValidationError naming the first bad field (`${prefix}.moderate`, ...) unless every
- * threshold is a number in 0-100 and each is above the one before.
+ * threshold is a number in 0-100 (finite, not subnormal) and each is above the one before.
  */
 export function validateThresholds(t: Thresholds, prefix = 'thresholds'): Thresholds {
   const order = ['slight', 'moderate', 'heavy', 'critical'] as const;
   let previous = -Infinity;
   for (const name of order) {
-    const v = t[name];
-    if (!Number.isFinite(v) || v < 0 || v > 100)
+    const v = validateFigure(t[name], `${prefix}.${name}`);
+    if (v < 0 || v > 100)
       throw new ValidationError(`${prefix}.${name}`, `must be a percentage in 0-100, got ${v}`);
     if (v <= previous)
       throw new ValidationError(

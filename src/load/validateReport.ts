@@ -1,3 +1,5 @@
+import { validateFigure } from '../core/validateFigure.js';
+import { validateText } from '../core/validateText.js';
 import { ValidationError } from '../errors.js';
 import type { LoadFigures } from './types.js';
 
@@ -25,28 +27,28 @@ const FIELD: Record<keyof LoadFigures, string> = {
   loadAvg1m: 'load_avg_1m',
 };
 
-/** Throws ValidationError unless `host` is 1 to 256 bytes. */
+/** Throws ValidationError unless `host` is 1 to 256 bytes of storable text. */
 export function validateHost(host: string, field = 'host'): string {
   if (host.length === 0) throw new ValidationError(field, 'is required');
-  if (Buffer.byteLength(host, 'utf8') > MAX_HOST_BYTES)
-    throw new ValidationError(field, `must be at most ${MAX_HOST_BYTES} bytes`);
-  return host;
+  return validateText(host, field, MAX_HOST_BYTES);
 }
 
-/** An executor's report: percentages in 0-100, rates and load average at least 0. */
+/**
+ * An executor's report: percentages in 0-100, rates and load average at least 0, every figure
+ * finite and not subnormal (see validateFigure).
+ */
 export function validateReport(
   report: LoadFigures & { host: string },
 ): LoadFigures & { host: string } {
   validateHost(report.host);
   for (const key of PERCENTS) {
-    const v = report[key];
-    if (!Number.isFinite(v) || v < 0 || v > 100)
+    const v = validateFigure(report[key], FIELD[key]);
+    if (v < 0 || v > 100)
       throw new ValidationError(FIELD[key], `must be a percentage in 0-100, got ${v}`);
   }
   for (const key of RATES) {
-    const v = report[key];
-    if (!Number.isFinite(v) || v < 0)
-      throw new ValidationError(FIELD[key], `must be 0 or more, got ${v}`);
+    const v = validateFigure(report[key], FIELD[key]);
+    if (v < 0) throw new ValidationError(FIELD[key], `must be 0 or more, got ${v}`);
   }
   return report;
 }
@@ -59,15 +61,15 @@ export function validateWatchInterval(intervalMs: number): number {
   return intervalMs;
 }
 
-/** A list of host names, each at most 256 bytes (undefined: every host); `field` names it. */
+/**
+ * A list of host names, each at most 256 bytes of storable text (undefined: every host); an
+ * error names the element, `hosts[2]`.
+ */
 export function validateHosts(
   hosts: readonly string[] | undefined,
   field = 'hosts',
 ): string[] | undefined {
   if (hosts === undefined) return undefined;
-  for (const h of hosts) {
-    if (Buffer.byteLength(h, 'utf8') > MAX_HOST_BYTES)
-      throw new ValidationError(field, `each host must be at most ${MAX_HOST_BYTES} bytes`);
-  }
+  hosts.forEach((h, i) => validateText(h, `${field}[${i}]`, MAX_HOST_BYTES));
   return [...hosts];
 }

@@ -8,6 +8,26 @@ const METRICS = `(VALUES ('cpu_percent', h.cpu_percent, h.cpu_max),
                          ('disk_percent', h.disk_percent, h.disk_max),
                          ('load_avg_1m', h.load_avg_1m, h.load_avg_1m_max)) m(metric, v, vmax)`;
 
+/** The smallest positive normal float8: below it a figure counts as 0 in a mean. */
+const MIN_NORMAL = `'2.2250738585072014e-308'::float8`;
+
+/** `x`, or 0 where it is subnormal. */
+const normal = (x: string) => `(CASE WHEN abs(${x}) < ${MIN_NORMAL} THEN 0::float8 ELSE ${x} END)`;
+
+/**
+ * The mean of float8 `v` weighted by the integer `samples`, over the rows `filter` keeps (every
+ * row without one); null when they hold no samples. PostgreSQL raises "value out of range:
+ * underflow" wherever a float8 product or quotient of non-zero operands rounds to zero, so one
+ * subnormal row (5e-324, stored before reports were checked, or a merged mean) would fail the
+ * query for every caller: subnormal values and sums count as 0, and a normal sum divided by a
+ * sample count stays non-zero.
+ */
+function weightedMean(v: string, samples: string, filter?: string): string {
+  const where = filter === undefined ? '' : ` FILTER (WHERE ${filter})`;
+  const total = normal(`sum(${normal(v)} * ${samples})${where}`);
+  return `(${total} / nullif(sum(${samples})${where}, 0))::float8`;
+}
+
 /** load_history: rows carry a sample count, so every mean here is weighted by it. */
 export class PgLoadHistoryStore implements LoadHistoryStore {
   constructor(private readonly db: Database) {}
@@ -56,13 +76,11 @@ export class PgLoadHistoryStore implements LoadHistoryStore {
             AND ($2::text[] IS NULL OR host = ANY ($2))),
        b AS (SELECT host, min(at) + (max(at) - min(at)) / 2 AS mid FROM h GROUP BY host)
        SELECT h.host, m.metric,
-              (sum(m.v * h.samples) / sum(h.samples))::float8 AS average,
+              ${weightedMean('m.v', 'h.samples')} AS average,
               max(m.vmax)::float8 AS max,
               sum(h.samples) AS samples,
-              (sum(m.v * h.samples) FILTER (WHERE h.at < b.mid)
-                / nullif(sum(h.samples) FILTER (WHERE h.at < b.mid), 0))::float8 AS first_half,
-              (sum(m.v * h.samples) FILTER (WHERE h.at >= b.mid)
-                / nullif(sum(h.samples) FILTER (WHERE h.at >= b.mid), 0))::float8 AS second_half
+              ${weightedMean('m.v', 'h.samples', 'h.at < b.mid')} AS first_half,
+              ${weightedMean('m.v', 'h.samples', 'h.at >= b.mid')} AS second_half
          FROM h JOIN b USING (host) CROSS JOIN LATERAL ${METRICS}
         GROUP BY h.host, m.metric
         ORDER BY h.host, m.metric`,
@@ -94,13 +112,13 @@ export class PgLoadHistoryStore implements LoadHistoryStore {
       load_max: number;
     }>(
       `SELECT host, date_trunc('hour', at) AS hour, sum(samples) AS samples,
-              (sum(cpu_percent * samples) / sum(samples))::float8 AS cpu_avg,
+              ${weightedMean('cpu_percent', 'samples')} AS cpu_avg,
               max(cpu_max)::float8 AS cpu_max,
-              (sum(memory_percent * samples) / sum(samples))::float8 AS memory_avg,
+              ${weightedMean('memory_percent', 'samples')} AS memory_avg,
               max(memory_max)::float8 AS memory_max,
-              (sum(disk_percent * samples) / sum(samples))::float8 AS disk_avg,
+              ${weightedMean('disk_percent', 'samples')} AS disk_avg,
               max(disk_max)::float8 AS disk_max,
-              (sum(load_avg_1m * samples) / sum(samples))::float8 AS load_avg,
+              ${weightedMean('load_avg_1m', 'samples')} AS load_avg,
               max(load_avg_1m_max)::float8 AS load_max
          FROM load_history
         WHERE at >= date_trunc('hour', clock_timestamp()) - make_interval(hours => $1 - 1)

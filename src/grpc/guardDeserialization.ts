@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { createFileRegistry, fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { ValidationError } from '../errors.js';
+import { descriptorSetPath } from './addReflection.js';
+import { locateDecodeFault, strictUtf8 } from './locateDecodeFault.js';
+
+/**
+ * What a request body that does not decode is delivered as, in place of the request. grpc-js
+ * answers INTERNAL when a deserializer throws, and before any middleware runs; this marker
+ * instead reaches the call adapters, which throw its error where the handler would run, inside
+ * the middleware chain: the caller is authenticated first, and the answer is INVALID_ARGUMENT.
+ */
+export class MalformedRequest {
+  constructor(readonly error: ValidationError) {}
+}
+
+/** The decoded request, or the ValidationError of a body that did not decode (thrown). */
+export function decodedRequest<Req>(request: Req): Req {
+  if ((request as unknown) instanceof MalformedRequest)
+    throw (request as unknown as MalformedRequest).error;
+  return request;
+}
+
+/**
+ * `service` with every method's request deserializer made total and strict:
+ * - strings are decoded strictly: invalid UTF-8 fails the decode instead of silently becoming
+ *   U+FFFD (which would store other text than the caller sent);
+ * - a body that does not decode (cut short, garbage, an int64 the generated code cannot hold as
+ *   a number, invalid UTF-8) becomes a MalformedRequest whose ValidationError names the field
+ *   where one can be found (locateDecodeFault, from the service's descriptors), else "request".
+ */
+export function guardDeserialization<S extends ServiceDefinition>(service: S): S {
+  const guarded: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const input = requestSchema(method.path);
+    const decode = method.requestDeserialize;
+    guarded[name] = {
+      ...method,
+      requestDeserialize: (body: Buffer): unknown => {
+        try {
+          // The generated decoders take a BinaryReader as given: this one decodes strictly.
+          return decode(new BinaryReader(body, strictUtf8) as unknown as Buffer);
+        } catch (err) {
+          return new MalformedRequest(malformed(body, input, err));
+        }
+      },
+    };
+  }
+  return guarded as S;
+}
+
+function malformed(body: Buffer, input: DescMessage, err: unknown): ValidationError {
+  const fault = locateDecodeFault(body, input);
+  if (fault) return new ValidationError(fault.field, fault.reason);
+  const cause = err instanceof Error ? `: ${err.message.slice(0, 120)}` : '';
+  return new ValidationError('request', `does not decode as ${input.typeName}${cause}`);
+}
+
+let registry: ReturnType<typeof createFileRegistry> | undefined;
+
+/** The request message of "/quota.v1.QuotaService/CheckLimit", from the descriptor set. */
+function requestSchema(path: string): DescMessage {
+  registry ??= createFileRegistry(
+    fromBinary(FileDescriptorSetSchema, readFileSync(descriptorSetPath())),
+  );
+  const [, serviceName = '', methodName = ''] = path.split('/');
+  const method = registry.getService(serviceName)?.methods.find((m) => m.name === methodName);
+  if (!method) throw new Error(`${path} is not in the descriptor set; run npm run generate`);
+  return method.input;
+}

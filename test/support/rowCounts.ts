@@ -1,0 +1,43 @@
+import type { TestDatabase } from './testDatabase.js';
+
+/** Row counts of every table in schema public, by table name. */
+export type RowCounts = Record<string, number>;
+
+/**
+ * A function reading the row count of every table of schema public in one statement; tables
+ * are listed once, when it is made (from information_schema, so new tables are included).
+ */
+export async function rowCounter(db: TestDatabase): Promise<() => Promise<RowCounts>> {
+  const tables = (
+    await db.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
+    )
+  ).rows.map((r) => r.name);
+  const quote = (t: string) => `"${t.replaceAll('"', '""')}"`;
+  const sql = `SELECT json_build_object(${tables
+    .map((t) => `'${t.replaceAll("'", "''")}', (SELECT count(*) FROM ${quote(t)})`)
+    .join(', ')}) AS counts`;
+  return async () => (await db.query<{ counts: RowCounts }>(sql)).rows[0]!.counts;
+}
+
+/** Waits until the counts stay the same for `quietMs` (background writers done); returns them. */
+export async function settledCounts(
+  count: () => Promise<RowCounts>,
+  quietMs = 2500,
+  timeoutMs = 20_000,
+): Promise<RowCounts> {
+  const started = Date.now();
+  let last = await count();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (Date.now() - started > timeoutMs) throw new Error('row counts never settled');
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await count();
+    if (JSON.stringify(now) !== JSON.stringify(last)) {
+      last = now;
+      since = Date.now();
+    }
+  }
+  return last;
+}
