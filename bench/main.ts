@@ -11,8 +11,11 @@
  * QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64),
  * QUOTA_BENCH_SCENARIOS (any of keys,hot,open,floor; default all four), QUOTA_BENCH_SETTLE_MS (pause
  * before each scenario, default 10000), QUOTA_BENCH_CLIENT (http2, a minimal gRPC client on a
- * TCP socket that leaves the CPU to the server, the default; or grpc-js).
+ * TCP socket that leaves the CPU to the server, the default; or grpc-js), QUOTA_BENCH_TOKEN (an
+ * admin token of the QUOTA_BENCH_TARGET server; a server the bench starts gets one of its own).
+ * Every call carries `authorization: Bearer <token>`: the figures are with authentication on.
  */
+import { Metadata } from '@grpc/grpc-js';
 import {
   connect,
   RateLimitRule,
@@ -49,18 +52,24 @@ const request = (userId: string): CheckLimitRequest => CheckLimitRequest.fromPar
 /** One CheckLimit call, by whichever client the bench uses. */
 type Caller = (request: CheckLimitRequest) => Promise<CheckLimitResponse>;
 
-/** grpc-js through the generated client, without per-call metadata or deadline. */
-function grpcJsCaller(client: QuotaConnection): Caller {
+/** grpc-js through the generated client, with the token and no deadline. */
+function grpcJsCaller(client: QuotaConnection, token: string | undefined): Caller {
+  const metadata = new Metadata();
+  if (token) metadata.set('authorization', `Bearer ${token}`);
   return (req) =>
     new Promise((resolve, reject) =>
-      client.raw.quota.checkLimit(req, (err, res) => (err ? reject(err) : resolve(res))),
+      client.raw.quota.checkLimit(req, metadata, (err, res) => (err ? reject(err) : resolve(res))),
     );
 }
 
 /** The bench's client for `address` (CLIENT), opened once the server answers. */
-function caller(address: string, client: QuotaConnection): { check: Caller; close: () => void } {
-  if (CLIENT !== 'http2') return { check: grpcJsCaller(client), close: () => undefined };
-  const light = new LightClient(address);
+function caller(
+  address: string,
+  client: QuotaConnection,
+  token: string | undefined,
+): { check: Caller; close: () => void } {
+  if (CLIENT !== 'http2') return { check: grpcJsCaller(client, token), close: () => undefined };
+  const light = new LightClient(address, token);
   return { check: (req) => light.checkLimit(req), close: () => light.close() };
 }
 
@@ -198,7 +207,8 @@ async function main(): Promise<void> {
   const server = target ? undefined : await startServer();
   const address = target ?? server!.address;
   const pid = server?.child.pid;
-  const client = connect(address, CONNECT_OPTIONS);
+  const token = target ? process.env['QUOTA_BENCH_TOKEN'] : server!.token;
+  const client = connect(address, { ...CONNECT_OPTIONS, token });
   try {
     await waitServing(client);
     // One user rule that never denies, so every call is a full decision that counts.
@@ -216,7 +226,7 @@ async function main(): Promise<void> {
         window: { seconds: 60, nanos: 0 },
       }),
     });
-    const { check, close } = caller(address, client);
+    const { check, close } = caller(address, client, token);
     console.log(
       `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight, ${CLIENT} client`,
     );
@@ -254,10 +264,10 @@ async function main(): Promise<void> {
 /** The open loop against the floor server, warmed up and settled the same way. */
 async function floor(): Promise<void> {
   const server = await startFloorServer();
-  const client = connect(server.address, CONNECT_OPTIONS);
+  const client = connect(server.address, { ...CONNECT_OPTIONS, token: server.token });
   try {
     await waitServing(client);
-    const { check, close } = caller(server.address, client);
+    const { check, close } = caller(server.address, client, server.token);
     try {
       await closedLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
       await settle();

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,11 @@ import { freePort } from '../src/freePort.js';
 export interface BenchServer {
   readonly child: ChildProcess;
   readonly address: string;
+  /**
+   * An admin token it accepts. The floor server ignores it, but the bench sends it there too,
+   * so that both servers receive the same request headers.
+   */
+  readonly token: string;
   stop(): Promise<void>;
 }
 
@@ -20,19 +26,21 @@ const NODE_FLAGS = ['--max-semi-space-size=16', '--no-allocation-site-pretenurin
 
 /**
  * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port, with the heap flags of
- * `npm start`, an embedded PostgreSQL in a temporary folder (or DATABASE_URL when set), and
- * `env` on top.
+ * `npm start`, an embedded PostgreSQL in a temporary folder (or DATABASE_URL when set), a new
+ * admin token as QUOTA_ADMIN_TOKEN (authentication on, as the service runs), and `env` on top.
  */
 export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
   const main = path.join(here, '..', 'src', 'main.js');
-  const server = spawnServer([main, 'serve'], port, {
+  const token = newToken();
+  const server = spawnServer([main, 'serve'], port, token, {
     ...process.env,
     QUOTA_HOST: '127.0.0.1',
     QUOTA_PORT: String(port),
     QUOTA_DATA_DIR: dataDir,
     QUOTA_METRICS_PORT: '0',
+    QUOTA_ADMIN_TOKEN: token,
     ...env,
   });
   return {
@@ -47,10 +55,25 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
 /** Starts the floor server (floorServer.ts) on 127.0.0.1 and a free port. */
 export async function startFloorServer(): Promise<BenchServer> {
   const port = await freePort();
-  return spawnServer([path.join(here, 'floorServer.js'), String(port)], port, process.env);
+  return spawnServer(
+    [path.join(here, 'floorServer.js'), String(port)],
+    port,
+    newToken(),
+    process.env,
+  );
 }
 
-function spawnServer(args: string[], port: number, env: NodeJS.ProcessEnv): BenchServer {
+/** A token of the form the service makes (32 random bytes). */
+function newToken(): string {
+  return `qa_${randomBytes(32).toString('base64url')}`;
+}
+
+function spawnServer(
+  args: string[],
+  port: number,
+  token: string,
+  env: NodeJS.ProcessEnv,
+): BenchServer {
   const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -59,6 +82,7 @@ function spawnServer(args: string[], port: number, env: NodeJS.ProcessEnv): Benc
   return {
     child,
     address: `127.0.0.1:${port}`,
+    token,
     async stop() {
       child.kill('SIGTERM');
       await exited;

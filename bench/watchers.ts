@@ -49,7 +49,7 @@ async function measure(pid: number, label: string, received: () => number): Prom
 async function main(): Promise<void> {
   const server = await startServer({ LOG_LEVEL: 'warn' });
   const pid = server.child.pid!;
-  const client = connect(server.address);
+  const client = connect(server.address, { token: server.token });
   let received = 0;
   const streams: ClientReadableStream<LoadSnapshot>[] = [];
   try {
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     console.log(`WatchLoad cost, ${SECONDS} s windows, server pid ${pid}`);
     await measure(pid, '0 watchers', () => received);
     for (let i = 0; i < WATCHERS; i++) {
-      const stream = client.raw.quota.watchLoad({ interval: undefined, hosts: [] });
+      const stream = client.quota.watchLoad({ interval: undefined, hosts: [] });
       stream.on('data', () => received++);
       stream.on('error', () => undefined);
       streams.push(stream);

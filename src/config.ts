@@ -17,6 +17,10 @@ export interface Config {
   readonly dbTimeoutMs: number;
   /** Answer while the database does not answer: open admits, closed denies. */
   readonly failureMode: FailureMode;
+  /** Whether every call must carry a bearer token; `disabled` only when set so. */
+  readonly auth: 'enabled' | 'disabled';
+  /** An admin token stored (as its hash) at start; undefined: none is configured. */
+  readonly adminToken: string | undefined;
   /** IANA time zone that calendar periods (day, week, month) are aligned in. */
   readonly timezone: string;
   /** Host load sampling interval, in milliseconds. */
@@ -112,6 +116,24 @@ export const VARIABLES: readonly Variable[] = [
     default: 'open',
     description: 'answer while the database does not answer: open (allow) | closed (deny)',
     schema: z.enum(['open', 'closed']),
+  },
+  {
+    name: 'QUOTA_AUTH',
+    default: 'enabled',
+    description:
+      'enabled: every call needs "authorization: Bearer <token>"; disabled: none does (warned at every start)',
+    schema: z.enum(['enabled', 'disabled']),
+  },
+  {
+    name: 'QUOTA_ADMIN_TOKEN',
+    default: undefined,
+    description:
+      'an admin token, stored as its hash at start, at least 32 characters; unset: when the database holds no token, the first start makes one and prints it on stderr',
+    schema: z
+      .string()
+      .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII with no spaces'),
+    secret: true,
   },
   {
     name: 'QUOTA_TIMEZONE',
@@ -257,6 +279,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: get<string>('QUOTA_DATA_DIR'),
     dbTimeoutMs: get<number>('QUOTA_DB_TIMEOUT_MS'),
     failureMode: get<FailureMode>('QUOTA_FAILURE_MODE'),
+    auth: get<'enabled' | 'disabled'>('QUOTA_AUTH'),
+    adminToken: get<string | undefined>('QUOTA_ADMIN_TOKEN'),
     timezone: get<string>('QUOTA_TIMEZONE'),
     loadIntervalMs: get<number>('QUOTA_LOAD_INTERVAL_MS'),
     hostName: get<string | undefined>('QUOTA_HOST_NAME') ?? hostname(),

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
 import { startApp } from './app/startApp.js';
+import { withTokenAdmin } from './app/withTokenAdmin.js';
+import type { TokenInfo } from './auth/types.js';
+import { isRole } from './auth/types.js';
 import { ConfigError, describeVariables, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { migrate } from './store/migrate.js';
@@ -72,6 +76,63 @@ async function runMigrations(opts: { down?: boolean; count?: string }): Promise<
   }
 }
 
+/**
+ * The token commands' logger: warnings and worse, on stderr, so that stdout holds only what the
+ * command prints (a made token can go straight into a secret store with `> file`).
+ */
+function commandLogger(config: Config) {
+  const level = config.logLevel === 'info' ? 'warn' : config.logLevel;
+  return pino({ level, base: { service: 'quota-authority' } }, pino.destination(2));
+}
+
+async function createToken(name: string, opts: { role: string }): Promise<void> {
+  const config = configOrExit();
+  const role = opts.role;
+  if (!isRole(role)) throw new Error(`--role must be client, viewer or admin`);
+  const { token, info } = await withTokenAdmin(config, commandLogger(config), (admin) =>
+    admin.create(name, role),
+  );
+  process.stderr.write(
+    `token ${info.id} ${JSON.stringify(info.name)} (${info.role}) made; it is shown this once, below, and stored only as a hash:\n`,
+  );
+  process.stdout.write(`${token}\n`);
+}
+
+async function listTokens(): Promise<void> {
+  const config = configOrExit();
+  const tokens = await withTokenAdmin(config, commandLogger(config), (admin) => admin.list());
+  process.stdout.write(tokenTable(tokens));
+}
+
+async function revokeToken(id: string): Promise<void> {
+  const config = configOrExit();
+  const info = await withTokenAdmin(config, commandLogger(config), (admin) =>
+    admin.revoke(/^\d+$/.test(id) ? Number(id) : NaN),
+  );
+  process.stdout.write(
+    `token ${info.id} ${JSON.stringify(info.name)} revoked at ${info.revokedAt!.toISOString()}\n`,
+  );
+}
+
+function tokenTable(tokens: readonly TokenInfo[]): string {
+  const when = (d: Date | null) => (d ? d.toISOString() : '-');
+  const rows = [
+    ['id', 'name', 'role', 'created', 'last used', 'revoked'],
+    ...tokens.map((t) => [
+      String(t.id),
+      JSON.stringify(t.name),
+      t.role,
+      when(t.createdAt),
+      when(t.lastUsedAt),
+      when(t.revokedAt),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => `${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd() + '\n')
+    .join('');
+}
+
 const program = new Command('quota-authority')
   .description('Central quota authority: rate limits, command quotas and host load over gRPC.')
   .addHelpText('after', `\nEnvironment variables:\n${describeVariables()}\n`);
@@ -83,6 +144,28 @@ program
   .option('--down', 'revert instead of apply')
   .option('--count <n>', 'how many migrations (default: all up, one down)')
   .action(runMigrations);
+
+const token = program
+  .command('token')
+  .description(
+    'manage bearer tokens, straight in the database (DATABASE_URL, or the embedded one in QUOTA_DATA_DIR, also while a server runs on it)',
+  );
+token
+  .command('create')
+  .description('make a token and print it on stdout, the only time it is shown')
+  .argument('<name>', 'what the token is for (1 to 256 bytes)')
+  .addOption(
+    new Option('--role <role>', 'what it may call')
+      .choices(['client', 'viewer', 'admin'])
+      .makeOptionMandatory(),
+  )
+  .action(createToken);
+token.command('list').description('list tokens (never the tokens themselves)').action(listTokens);
+token
+  .command('revoke')
+  .description('revoke a token: every server refuses it within a second')
+  .argument('<id>', 'the token id, from `token list`')
+  .action(revokeToken);
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`quota-authority: ${err instanceof Error ? err.message : String(err)}\n`);

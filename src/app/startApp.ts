@@ -9,6 +9,7 @@ import { Metrics } from '../metrics/Metrics.js';
 import { PgLeaderLock } from '../store/PgLeaderLock.js';
 import type { App } from './App.js';
 import { Stops } from './Stops.js';
+import { wireAuth } from './wireAuth.js';
 import { wireDatabase } from './wireDatabase.js';
 import { wireLimits } from './wireLimits.js';
 import { wireLoad } from './wireLoad.js';
@@ -28,13 +29,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const shutdown = new AbortController();
     // One listener per open stream: hundreds are expected, not a leak.
     setMaxListeners(0, shutdown.signal);
-    const deps = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
+    const base = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
 
+    // First: every other capability's handlers run inside the chain it completes.
+    const auth = await wireAuth(config, logger, db, feed, base);
+    stops.push(() => auth.stop());
+    const { deps } = auth;
     const load = await wireLoad(config, logger, db, feed, deps);
     stops.push(() => load.stop());
     const limits = await wireLimits(config, logger, db, feed, load.hub, deps);
     stops.push(() => limits.stop());
-    const capabilities = [database, load, limits];
+    const capabilities = [database, auth, load, limits];
 
     const server = new GrpcServer({
       logger,
@@ -43,7 +48,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         ...load.handlers.quota,
         ...commandQuotaHandlers(deps),
       },
-      admin: { ...limits.handlers.admin, ...load.handlers.admin },
+      admin: { ...limits.handlers.admin, ...load.handlers.admin, ...auth.handlers.admin },
       onShutdown: () => shutdown.abort(),
     });
     let stopping = false;

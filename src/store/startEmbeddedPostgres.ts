@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import exitHook from 'async-exit-hook';
@@ -173,4 +173,31 @@ async function accessProblems(clusterDir: string, fresh: boolean): Promise<strin
     // The diagnosis must never hide the failure it explains.
     return '';
   }
+}
+
+/**
+ * URL of the embedded PostgreSQL a running server started in `dataDir`, read from its
+ * postmaster.pid (the postmaster's pid on line 1, its port on line 4), so that a command can
+ * reach the database while the server holds it; undefined when none runs there.
+ */
+export async function runningEmbeddedUrl(
+  dataDir: string,
+  database = 'quota',
+): Promise<string | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(path.resolve(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it runs, as another user (the postgres user when the server runs as root).
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 }

@@ -11,6 +11,7 @@ import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/a
 import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
+import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /**
  * A strict reflection client end to end: the real `buf curl`, given no proto files, learns the
@@ -21,6 +22,8 @@ import { startTestServer, type TestServer } from '../support/testServer.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const BUF = path.join(root, 'node_modules', '.bin', 'buf');
 const BASE = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
+/** What QuotaService and AdminService calls carry; reflection and health need no token. */
+const AUTH = ['-H', `Authorization: Bearer ${TEST_ADMIN_TOKEN}`];
 
 let db: TestDatabase;
 let server: TestServer;
@@ -115,7 +118,7 @@ function jsonObjects(text: string): { objects: Record<string, unknown>[]; rest: 
 }
 
 async function curlJson(method: string, body: unknown): Promise<Record<string, unknown>> {
-  const r = await runBuf(['-d', JSON.stringify(body), `${url}/${method}`]);
+  const r = await runBuf([...AUTH, '-d', JSON.stringify(body), `${url}/${method}`]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const { objects } = jsonObjects(r.stdout);
@@ -233,9 +236,24 @@ describe('buf curl through server reflection alone', () => {
     expect(mine!['resetAfter']).toMatch(/^\d+(\.\d+)?s$/);
   });
 
+  it('is refused UNAUTHENTICATED without the authorization header, and health is not', async () => {
+    const refused = await runBuf([
+      '-d',
+      '{"userId":"alice"}',
+      `${url}/quota.v1.QuotaService/CheckLimit`,
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/unauthenticated/i);
+    expect(refused.stderr).not.toContain(TEST_ADMIN_TOKEN);
+    const health = await runBuf([`${url}/grpc.health.v1.Health/Check`]);
+    expect(health.stderr).toBe('');
+    expect(jsonObjects(health.stdout).objects).toEqual([{ status: 'SERVING' }]);
+  });
+
   it('streams WatchLoad snapshots until it is stopped', async () => {
     // --emit-defaults: a figure of 0 (an idle CPU, a throttle factor of 0) is printed too.
     const child = startBuf([
+      ...AUTH,
       '--emit-defaults',
       '-d',
       '{"interval":"1s"}',

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../support/waitFor.js';
 import { alive } from '../support/alive.js';
+import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 let dir: string | undefined;
 
@@ -25,9 +26,10 @@ describe('the embedded default', () => {
       QUOTA_HOST: '127.0.0.1',
       QUOTA_PORT: '0',
       QUOTA_METRICS_PORT: '0',
+      QUOTA_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     });
     const first = await startApp(config, silentLogger());
-    const c1 = connect(`127.0.0.1:${first.port}`);
+    const c1 = connect(`127.0.0.1:${first.port}`, { token: TEST_ADMIN_TOKEN });
     try {
       // The seeded defaults are there on a new installation.
       const seeded = (
@@ -55,7 +57,7 @@ describe('the embedded default', () => {
     }
 
     const second = await startApp(config, silentLogger());
-    const c2 = connect(`127.0.0.1:${second.port}`);
+    const c2 = connect(`127.0.0.1:${second.port}`, { token: TEST_ADMIN_TOKEN });
     try {
       const rules = (await c2.admin.listRateLimitRules({ scope: Scope.SCOPE_USER })).rules;
       expect(rules.find((r) => r.name === 'kept')).toMatchObject({ match: 'u1', limit: 3 });

@@ -114,6 +114,7 @@ describe('job registry', () => {
         ['health', false],
         ['load-history-flush', false],
         ['load-retention', true],
+        ['token-last-used', false],
       ]);
     } finally {
       await server.stop();

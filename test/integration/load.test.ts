@@ -59,9 +59,7 @@ describe('cluster load', () => {
     // The stream's default interval of 1 s: at 200 ms, two intervals were within what a full
     // CI run on two cores can delay a database round trip and a NOTIFY (497 ms seen once).
     const streamInterval = 1000;
-    const w = watch(
-      b.client.raw.quota.watchLoad({ interval: { seconds: 1, nanos: 0 }, hosts: [] }),
-    );
+    const w = watch(b.client.quota.watchLoad({ interval: { seconds: 1, nanos: 0 }, hosts: [] }));
     // Each replica's own samples reach the other through the database too.
     await waitFor(() => w.messages.some((m) => m.snapshot.host === 'replica-a'));
     const sent = Date.now();
@@ -90,7 +88,7 @@ describe('cluster load', () => {
     });
     const started = Date.now();
     const w = watch(
-      b.client.raw.quota.watchLoad({
+      b.client.quota.watchLoad({
         interval: { seconds: 1, nanos: 0 },
         hosts: ['exec-f1', 'exec-f2'],
       }),
@@ -200,16 +198,12 @@ describe('cluster load', () => {
   });
 
   it('refuses a WatchLoad interval below 100 ms naming interval', async () => {
-    const w = watch(
-      a.client.raw.quota.watchLoad({ interval: { seconds: 0, nanos: 50e6 }, hosts: [] }),
-    );
+    const w = watch(a.client.quota.watchLoad({ interval: { seconds: 0, nanos: 50e6 }, hosts: [] }));
     const err = await w.ended;
     expect(err?.code).toBe(3);
     expect(err?.metadata.get('invalid-field')).toEqual(['interval']);
     expect(w.messages).toHaveLength(0);
-    const n = watch(
-      a.client.raw.quota.watchLoad({ interval: { seconds: -1, nanos: 0 }, hosts: [] }),
-    );
+    const n = watch(a.client.quota.watchLoad({ interval: { seconds: -1, nanos: 0 }, hosts: [] }));
     expect((await n.ended)?.metadata.get('invalid-field')).toEqual(['interval']);
   });
 
@@ -227,7 +221,7 @@ describe('cluster load', () => {
 
   it('ends the stream on the server when the caller cancels', async () => {
     const before = b.app.loadWatchers();
-    const w = watch(b.client.raw.quota.watchLoad({ interval: undefined, hosts: [] }));
+    const w = watch(b.client.quota.watchLoad({ interval: undefined, hosts: [] }));
     await waitFor(() => w.messages.length > 0);
     expect(b.app.loadWatchers()).toBe(before + 1);
     w.stream.cancel();
@@ -239,7 +233,7 @@ describe('cluster load', () => {
     const reported = Date.now();
     await a.client.quota.reportLoad(report({ host: 'silent' }));
     const w = watch(
-      b.client.raw.quota.watchLoad({
+      b.client.quota.watchLoad({
         interval: { seconds: 0, nanos: INTERVAL * 1e6 },
         hosts: ['silent'],
       }),

@@ -38,7 +38,7 @@ describe('500 concurrent WatchLoad streams', () => {
     const idle = await samplesDuring(s, 2000);
     streams = Array.from({ length: WATCHERS }, () =>
       watch(
-        s.client.raw.quota.watchLoad({
+        s.client.quota.watchLoad({
           interval: { seconds: 0, nanos: INTERVAL * 1e6 },
           hosts: [],
         }),

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { connect, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
 import { freePort } from '../../src/freePort.js';
+import { TEST_ADMIN_TOKEN } from './tokens.js';
 import { waitFor } from './waitFor.js';
 
 /** The build that `npm ci` makes, as operators run it. */
@@ -18,13 +19,16 @@ export interface ServerProcess {
 }
 
 /**
- * Spawns `node dist/src/main.js serve` on 127.0.0.1:`port` against `databaseUrl`, with `env` on
- * top; `exited` resolves with its exit status.
+ * Spawns `node dist/src/main.js serve` on 127.0.0.1:`port` against `databaseUrl`, with the admin
+ * token TEST_ADMIN_TOKEN and `env` on top (an empty QUOTA_ADMIN_TOKEN configures none); with
+ * `output` 'pipe' its log (stdout) and stderr are piped, else stderr is the test's own and the
+ * log goes nowhere. `exited` resolves with its exit status.
  */
 export function spawnServerProcess(
   databaseUrl: string,
   port: number,
   env: Record<string, string> = {},
+  output: 'inherit' | 'pipe' = 'inherit',
 ): { child: ChildProcess; exited: Promise<number | null> } {
   expect(existsSync(serverMain), 'dist/ missing: run `npm run build`').toBe(true);
   const child = spawn(process.execPath, [serverMain, 'serve'], {
@@ -35,9 +39,10 @@ export function spawnServerProcess(
       QUOTA_PORT: String(port),
       QUOTA_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
+      QUOTA_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', output === 'pipe' ? 'pipe' : 'ignore', output],
   });
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
@@ -60,7 +65,10 @@ async function startServerProcess(
 ): Promise<ServerProcess> {
   const port = await freePort();
   const { child, exited } = spawnServerProcess(databaseUrl, port, env);
-  const client = connect(`127.0.0.1:${port}`, { timeoutMs: 10_000 });
+  const client = connect(`127.0.0.1:${port}`, {
+    timeoutMs: 10_000,
+    token: env['QUOTA_ADMIN_TOKEN'] ?? TEST_ADMIN_TOKEN,
+  });
   const started = { child, client, exited };
   try {
     // A server that ends before it answers fails the start at once, with its status.

@@ -3,8 +3,12 @@ import type { App } from '../../src/app/App.js';
 import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
+import { TEST_ADMIN_TOKEN } from './tokens.js';
 
-/** A real server on 127.0.0.1:0 against `databaseUrl`, and a client connected to it. */
+/**
+ * A real server on 127.0.0.1:0 against `databaseUrl`, and a client connected to it that sends
+ * the server's admin token (TEST_ADMIN_TOKEN unless `env` sets QUOTA_ADMIN_TOKEN).
+ */
 export interface TestServer {
   readonly app: App;
   readonly client: QuotaConnection;
@@ -22,11 +26,12 @@ export async function startTestServer(
     QUOTA_PORT: '0',
     QUOTA_METRICS_PORT: '0',
     LOG_LEVEL: 'silent',
+    QUOTA_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     ...env,
   });
   const app = await startApp(config, silentLogger());
   const address = `127.0.0.1:${app.port}`;
-  const client = connect(address);
+  const client = connect(address, { token: config.adminToken });
   return {
     app,
     client,
