@@ -3,7 +3,7 @@ import { followChanges } from '../core/followChanges.js';
 import type { ChangeFeed } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import type { TokenStore } from './ports.js';
-import { hashToken } from './tokenSecret.js';
+import { tokenHashKey } from './tokenSecret.js';
 import { roleAllows, type AuthResult, type Role, type TokenGrant } from './types.js';
 
 /** Options of {@link Authenticator}; times in ms. */
@@ -113,11 +113,10 @@ export class Authenticator {
   check(token: string | undefined, required: Role): AuthResult | Promise<AuthResult> {
     if (token === undefined || token === '' || token.length > MAX_TOKEN_LENGTH)
       return UNAUTHENTICATED;
-    const hash = hashToken(token);
-    const key = hash.toString('base64');
+    const key = tokenHashKey(token);
     const grant = this.grants.get(key);
     if (grant) return this.decide(grant, required);
-    const found = this.lookup(key, hash);
+    const found = this.lookup(key);
     if (found === undefined) return UNAUTHENTICATED;
     return found.then((g) => (g ? this.decide(g, required) : UNAUTHENTICATED));
   }
@@ -143,7 +142,7 @@ export class Authenticator {
   }
 
   /** The store's answer for a hash not in the copy, or undefined to refuse without asking. */
-  private lookup(key: string, hash: Buffer): Promise<TokenGrant | undefined> | undefined {
+  private lookup(key: string): Promise<TokenGrant | undefined> | undefined {
     const until = this.unknown.get(key);
     if (until !== undefined) {
       if (until > this.now()) return undefined;
@@ -154,7 +153,7 @@ export class Authenticator {
     if (this.lookups.size >= this.maxLookups) return undefined;
     const generation = this.generation;
     const lookup = this.store
-      .findGrant(hash)
+      .findGrant(Buffer.from(key, 'base64'))
       .then((grant) => {
         // A reload that started meanwhile read the store later than this lookup may have:
         // its copy (a revocation included) wins.

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 
 /** Marks a string as one of this service's tokens (and lets secret scanners recognise it). */
 export const TOKEN_PREFIX = 'qa_';
@@ -22,4 +22,12 @@ export function newToken(): string {
  */
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/**
+ * hashToken's value in base64, the key of the Authenticator's copy, computed on every call:
+ * the one-shot crypto.hash costs about a sixth of a Hash object (about 1 µs against 6).
+ */
+export function tokenHashKey(token: string): string {
+  return hash('sha256', token, 'base64');
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Authenticator } from '../../src/auth/Authenticator.js';
 import type { TokenStore } from '../../src/auth/ports.js';
 import { TokenAdmin } from '../../src/auth/TokenAdmin.js';
-import { hashToken, newToken } from '../../src/auth/tokenSecret.js';
+import { hashToken, newToken, tokenHashKey } from '../../src/auth/tokenSecret.js';
 import type { Role, TokenGrant, TokenInfo } from '../../src/auth/types.js';
 import { ValidationError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -194,5 +194,12 @@ describe('TokenAdmin', () => {
     await expect(admin.create('x'.repeat(257), 'client')).rejects.toBeInstanceOf(ValidationError);
     await expect(admin.revoke(0)).rejects.toBeInstanceOf(ValidationError);
     await expect(admin.revoke(1.5)).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('token hashes', () => {
+  it('index the copy by the base64 of the stored SHA-256', () => {
+    const token = newToken();
+    expect(tokenHashKey(token)).toBe(hashToken(token).toString('base64'));
   });
 });
