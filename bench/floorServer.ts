@@ -14,7 +14,8 @@ import {
   QuotaServiceService,
   type CheckLimitRequest,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { SERVER_OPTIONS } from '../src/grpc/GrpcServer.js';
+import { loadConfig } from '../src/config.js';
+import { serverOptions } from '../src/grpc/GrpcServer.js';
 
 /**
  * Every unary method of `service` answering its response type's default message; the bench
@@ -56,8 +57,9 @@ function allowed(userId: string): CheckLimitResponse {
 const checkLimit: grpc.handleUnaryCall<CheckLimitRequest, CheckLimitResponse> = (call, callback) =>
   callback(null, allowed(call.request.userId));
 
-// The real server's options, so that the two differ only in what they do per call.
-const server = new grpc.Server(SERVER_OPTIONS);
+// The real server's options at their defaults, so that the two differ only in what they do
+// per call (the floor has no ConnectionGuard: it is grpc-js alone).
+const server = new grpc.Server(serverOptions(loadConfig({}).server));
 server.addService(QuotaServiceService, {
   ...defaultAnswers(QuotaServiceService),
   checkLimit,

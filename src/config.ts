@@ -9,6 +9,10 @@ export interface Config {
   readonly host: string;
   /** gRPC port; 0 picks a free one. */
   readonly port: number;
+  /** What one client can hold of the server: connections, calls, request size and time. */
+  readonly server: ServerLimits;
+  /** TLS files; undefined serves plaintext. */
+  readonly tls: TlsFiles | undefined;
   /** External PostgreSQL; undefined starts the embedded server in `dataDir`. */
   readonly databaseUrl: string | undefined;
   /** Folder of the embedded PostgreSQL's data. */
@@ -48,6 +52,30 @@ export interface Config {
   readonly ipv6PrefixBits: number;
 }
 
+/** Bounds on what clients can hold of the gRPC server (see src/grpc/ConnectionGuard.ts). */
+export interface ServerLimits {
+  /** Open client connections at most. */
+  readonly maxConnections: number;
+  /** Calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxStreamsPerConnection: number;
+  /** Largest request message, in bytes. */
+  readonly maxMessageBytes: number;
+  /** A connection with no call open for this long is closed, in milliseconds. */
+  readonly idleTimeoutMs: number;
+  /** A request whose message has not fully arrived after this long is cut, in milliseconds. */
+  readonly messageTimeoutMs: number;
+  /** Requests whose message has not fully arrived, at most, across all connections. */
+  readonly maxIncompleteRequests: number;
+}
+
+/** PEM files of the server's TLS. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA of the client certificates; set, a client must present one (mutual TLS). */
+  readonly clientCaFile: string | undefined;
+}
+
 interface Variable {
   readonly name: string;
   readonly default: string | undefined;
@@ -62,6 +90,12 @@ const port = z.coerce
   .int('must be a whole number')
   .min(0, 'must be 0 to 65535')
   .max(65535, 'must be 0 to 65535');
+const whole = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be ${min} to ${max}`)
+    .max(max, `must be ${min} to ${max}`);
 const percent = z.coerce
   .number({ error: 'must be a number' })
   .min(0, 'must be 0 to 100')
@@ -89,6 +123,67 @@ export const VARIABLES: readonly Variable[] = [
     default: '50051',
     description: 'gRPC port (0 picks a free port)',
     schema: port,
+  },
+  {
+    name: 'QUOTA_MAX_CONNECTIONS',
+    default: '1000',
+    description:
+      'open client connections at most (kept 128 below the open-file limit); at the cap a new connection closes the longest-idle one, or is refused when every one has a call open',
+    schema: whole(1, 1_000_000),
+  },
+  {
+    name: 'QUOTA_MAX_STREAMS_PER_CONNECTION',
+    default: '1000',
+    description:
+      'calls open at once on one connection (HTTP/2 max concurrent streams); clients queue the rest',
+    schema: whole(1, 100_000),
+  },
+  {
+    name: 'QUOTA_MAX_MESSAGE_BYTES',
+    default: '65536',
+    description:
+      'largest request message, bytes (the largest valid one is about 5 KB); a larger one is answered RESOURCE_EXHAUSTED',
+    schema: whole(1024, 4 * 1024 * 1024),
+  },
+  {
+    name: 'QUOTA_IDLE_TIMEOUT_MS',
+    default: '60000',
+    description:
+      'a connection with no call open (or a TLS handshake) for this long is closed; clients reconnect on their next call, ms',
+    schema: whole(100, 86_400_000),
+  },
+  {
+    name: 'QUOTA_MESSAGE_TIMEOUT_MS',
+    default: '10000',
+    description:
+      'a request whose message has not fully arrived after this long is answered DEADLINE_EXCEEDED and closed, ms',
+    schema: whole(50, 600_000),
+  },
+  {
+    name: 'QUOTA_MAX_INCOMPLETE_REQUESTS',
+    default: '1000',
+    description:
+      'requests whose message has not fully arrived, across connections; past it the oldest is answered RESOURCE_EXHAUSTED',
+    schema: whole(1, 1_000_000),
+  },
+  {
+    name: 'QUOTA_TLS_CERT',
+    default: undefined,
+    description: 'PEM certificate (chain) file: serve TLS (with QUOTA_TLS_KEY); unset: plaintext',
+    schema: z.string().min(1),
+  },
+  {
+    name: 'QUOTA_TLS_KEY',
+    default: undefined,
+    description: 'PEM private key file of QUOTA_TLS_CERT',
+    schema: z.string().min(1),
+  },
+  {
+    name: 'QUOTA_TLS_CLIENT_CA',
+    default: undefined,
+    description:
+      'PEM CA file: every client must present a certificate it signed (mutual TLS); unset: none asked',
+    schema: z.string().min(1),
   },
   {
     name: 'DATABASE_URL',
@@ -271,10 +366,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'QUOTA_THROTTLE_*: thresholds must increase: SLIGHT < MODERATE < HEAVY < CRITICAL',
     );
   }
+  const tlsCert = get<string | undefined>('QUOTA_TLS_CERT');
+  const tlsKey = get<string | undefined>('QUOTA_TLS_KEY');
+  const tlsClientCa = get<string | undefined>('QUOTA_TLS_CLIENT_CA');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    problems.push('QUOTA_TLS_CERT and QUOTA_TLS_KEY: set both or neither');
+  } else if (tlsClientCa !== undefined && tlsCert === undefined) {
+    problems.push('QUOTA_TLS_CLIENT_CA: needs QUOTA_TLS_CERT and QUOTA_TLS_KEY');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     host: get<string>('QUOTA_HOST'),
     port: get<number>('QUOTA_PORT'),
+    server: Object.freeze({
+      maxConnections: get<number>('QUOTA_MAX_CONNECTIONS'),
+      maxStreamsPerConnection: get<number>('QUOTA_MAX_STREAMS_PER_CONNECTION'),
+      maxMessageBytes: get<number>('QUOTA_MAX_MESSAGE_BYTES'),
+      idleTimeoutMs: get<number>('QUOTA_IDLE_TIMEOUT_MS'),
+      messageTimeoutMs: get<number>('QUOTA_MESSAGE_TIMEOUT_MS'),
+      maxIncompleteRequests: get<number>('QUOTA_MAX_INCOMPLETE_REQUESTS'),
+    }),
+    tls:
+      tlsCert === undefined || tlsKey === undefined
+        ? undefined
+        : Object.freeze({ certFile: tlsCert, keyFile: tlsKey, clientCaFile: tlsClientCa }),
     databaseUrl: get<string | undefined>('DATABASE_URL'),
     dataDir: get<string>('QUOTA_DATA_DIR'),
     dbTimeoutMs: get<number>('QUOTA_DB_TIMEOUT_MS'),

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
 import { GrpcServer } from '../grpc/GrpcServer.js';
 import { logCalls } from '../grpc/logCalls.js';
+import { loadServerCredentials, tlsMode } from '../grpc/serverCredentials.js';
 import { JobRegistry } from '../jobs/JobRegistry.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics/Metrics.js';
@@ -16,6 +17,8 @@ import { wireLoad } from './wireLoad.js';
 
 /** The composition root: assembles the capabilities that the wire* files build. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
+  // First: a missing TLS file or a key that does not match fails before anything starts.
+  const credentials = loadServerCredentials(config.tls);
   const stops = new Stops(logger);
   try {
     const database = await wireDatabase(config, logger);
@@ -43,6 +46,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
     const server = new GrpcServer({
       logger,
+      limits: config.server,
       quota: {
         ...limits.handlers.quota,
         ...load.handlers.quota,
@@ -65,13 +69,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     });
     jobs.start();
 
-    const port = await server.listen(config.host, config.port);
+    const port = await server.listen(config.host, config.port, credentials);
     stops.push(() => server.shutdown(0));
     const metricsPort = config.metricsPort === 0 ? 0 : await metrics.listen(config.metricsPort);
     stops.push(() => metrics.close());
     updateHealth();
     logger.info(
-      { host: config.host, port, metricsPort, embedded: config.databaseUrl === undefined },
+      {
+        host: config.host,
+        port,
+        metricsPort,
+        embedded: config.databaseUrl === undefined,
+        tls: tlsMode(config.tls),
+        limits: config.server,
+      },
       'quota-authority listening',
     );
 

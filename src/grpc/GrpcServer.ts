@@ -12,6 +12,8 @@ import {
   type QuotaServiceServer,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { ADMIN_SERVICE, QUOTA_SERVICE } from './services.js';
+import type { ServerLimits } from '../config.js';
+import { ConnectionGuard, type Http2Listener } from './ConnectionGuard.js';
 
 /** Names health answers for: the whole server ("") and each service. */
 const SERVICES = ['', QUOTA_SERVICE, ADMIN_SERVICE];
@@ -21,17 +23,42 @@ export interface GrpcServerOptions {
   /** Every method of each service: a missing one fails to compile. */
   readonly quota: QuotaServiceServer;
   readonly admin: AdminServiceServer;
+  /** What one client can hold: connections, calls, request size and time. */
+  readonly limits: ServerLimits;
   /** Called when shutdown starts, before draining: ends server streams so they do not hold it. */
   readonly onShutdown?: () => void;
 }
 
-/** The grpc-js server's options; the bench's floor server uses them too. */
-export const SERVER_OPTIONS: grpc.ServerOptions = {
-  'grpc.keepalive_permit_without_calls': 1,
-  // Channelz bookkeeping costs on every call and nothing here reads it.
-  'grpc.enable_channelz': 0,
-  'grpc.max_receive_message_length': 1024 * 1024,
-};
+/**
+ * The grpc-js server's options; the bench's floor server uses them too. grpc-js applies the
+ * message size (RESOURCE_EXHAUSTED as soon as a length prefix claims more, before buffering),
+ * the calls per connection (HTTP/2 SETTINGS) and the idle timeout (connections with no call
+ * open); it has no connection cap and no timer for a message that never completes:
+ * ConnectionGuard adds those.
+ */
+export function serverOptions(limits: ServerLimits): grpc.ServerOptions {
+  return {
+    'grpc.keepalive_permit_without_calls': 1,
+    // Channelz bookkeeping costs on every call and nothing here reads it.
+    'grpc.enable_channelz': 0,
+    'grpc.max_receive_message_length': limits.maxMessageBytes,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
+    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+  };
+}
+
+/**
+ * The http2 servers grpc-js made for its bound addresses. The field is private (grpc-js
+ * 1.14 offers no hook on connections), so its absence after an upgrade fails the start
+ * instead of silently serving without the connection limits.
+ */
+function http2Servers(server: grpc.Server): Http2Listener[] {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) {
+    throw new Error('grpc-js has no http2Servers map: connection limits cannot be applied');
+  }
+  return [...(servers.keys() as Iterable<Http2Listener>)];
+}
 
 /**
  * The grpc-js server: QuotaService, AdminService, grpc.health.v1.Health and server reflection
@@ -41,9 +68,12 @@ export class GrpcServer {
   private readonly server: grpc.Server;
   private readonly health: HealthImplementation;
   private serving = false;
+  private readonly guard: ConnectionGuard;
+  private readonly guarded = new WeakSet<Http2Listener>();
 
   constructor(private readonly options: GrpcServerOptions) {
-    this.server = new grpc.Server(SERVER_OPTIONS);
+    this.server = new grpc.Server(serverOptions(options.limits));
+    this.guard = new ConnectionGuard(options.limits, options.logger);
     // A body that does not decode reaches the handler chain and is answered INVALID_ARGUMENT.
     this.server.addService(guardDeserialization(QuotaServiceService), options.quota);
     this.server.addService(guardDeserialization(AdminServiceService), options.admin);
@@ -65,8 +95,18 @@ export class GrpcServer {
         `${host.includes(':') ? `[${host}]` : host}:${port}`,
         credentials,
         (err, bound) => {
-          if (err) reject(err);
-          else resolve(bound);
+          if (err) return reject(err);
+          try {
+            // grpc-js calls back once listening, before the event loop accepts a connection.
+            for (const s of http2Servers(this.server)) {
+              if (!this.guarded.has(s)) this.guard.attach(s);
+              this.guarded.add(s);
+            }
+          } catch (e) {
+            this.server.forceShutdown();
+            return reject(e as Error);
+          }
+          resolve(bound);
         },
       );
     });
@@ -98,5 +138,6 @@ export class GrpcServer {
         resolve();
       });
     });
+    this.guard.close();
   }
 }
