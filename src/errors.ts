@@ -31,3 +31,32 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/**
+ * The service cannot decide in time while the store answers: its own backlog of decisions is
+ * longer than the caller's time allows (a burst on one key, more calls than a replica handles).
+ * Not an outage, so not the failure mode: the call is refused and may be retried after
+ * `retryAfterMs`.
+ */
+export class OverloadedError extends Error {
+  constructor(
+    /** When a retry may find the backlog gone, in ms. */
+    readonly retryAfterMs: number,
+    message = 'too many decisions waiting; retry later',
+  ) {
+    super(message);
+    this.name = 'OverloadedError';
+  }
+}
+
+/**
+ * The store refused a value of the request as data (PostgreSQL text cannot hold a NUL byte, a
+ * number out of range...): the caller's bad input. Which field held it is not known where the
+ * store finds it, so none is named.
+ */
+export class RejectedInputError extends Error {
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`a value of the request cannot be stored (field not known here): ${reason}`, options);
+    this.name = 'RejectedInputError';
+  }
+}

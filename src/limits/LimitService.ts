@@ -58,12 +58,12 @@ export class LimitService {
         this.options.timezone,
       );
     } catch (err) {
-      // Any store failure (timeout, lost connection, lock timeout, failover to a read-only
-      // server...) gets the failure mode: a decision never turns into an error for the caller.
-      if (!(err instanceof StoreUnavailableError)) {
-        this.options.logger.error({ err }, 'decision failed in the store; failure mode answered');
-      }
-      return this.failureMode(throttleFactor);
+      // A database that does not answer (timeout, lost connection, a lock held past the
+      // deadline) gets the failure mode. Nothing else does: the service's own backlog is shed
+      // (OverloadedError, RESOURCE_EXHAUSTED), a value the store refused is this caller's bad
+      // input, and anything unexpected fails this call alone (INTERNAL, logged at the boundary).
+      if (err instanceof StoreUnavailableError) return this.failureMode(throttleFactor);
+      throw err;
     }
     // A replayed answer may name rules changed since; report the ones still known.
     const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));

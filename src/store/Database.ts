@@ -79,13 +79,18 @@ export class Database extends EventEmitter {
   ): Promise<pg.QueryResult<R>> {
     const timeoutMs = opts.fast ? this.options.timeoutMs : this.slowTimeoutMs;
     // pg reads query_timeout from the query config too; its types do not declare it there.
+    // It only frees (destroys) a connection stuck on a frozen server, long after the call was
+    // given up: pg's timer fails a query even when its answer is there, unread behind a busy
+    // event loop, and a decision committed must not be reported as the database being down.
     const config: pg.QueryConfig & { query_timeout: number } = {
       text,
       values,
       name: opts.name,
-      query_timeout: timeoutMs,
+      query_timeout: Math.max(2 * timeoutMs, this.slowTimeoutMs),
     };
-    return this.bounded(timeoutMs, () => this.pool.query<R>(config));
+    // Not pool.query: it destroys the connection on any error, and a connection that answered
+    // with an error of the server's own (a value refused, a lock timeout) is a good connection.
+    return this.bounded(timeoutMs, () => this.withConnection((client) => client.query<R>(config)));
   }
 
   /**
@@ -145,7 +150,12 @@ export class Database extends EventEmitter {
     const pending = work();
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(`database did not answer within ${timeoutMs} ms`)),
+        // One turn of the event loop first: an answer that arrived while the loop was busy is
+        // read before the call is given up, so it is not taken for a database that is down.
+        () =>
+          setImmediate(() =>
+            reject(new StoreUnavailableError(`database did not answer within ${timeoutMs} ms`)),
+          ),
         timeoutMs,
       );
     });

@@ -39,6 +39,8 @@ function batcher(
     batchKey: (i) => i.zone ?? 'UTC',
     idempotencyKey: (i) => i.idem ?? null,
     answerWithinMs: 1000,
+    // Fake timers move the clock without running the loop: it is idle throughout.
+    loopBusyMs: () => 0,
     ...options,
   });
 }
