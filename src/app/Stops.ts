@@ -13,6 +13,12 @@ export class Stops {
     this.steps.push(step);
   }
 
+  /** Takes `part`'s stop as the next step and hands `part` back. */
+  own<P extends { stop(): Promise<void> | void }>(part: P): P {
+    this.push(() => part.stop());
+    return part;
+  }
+
   async run(): Promise<void> {
     for (const step of this.steps.splice(0).reverse()) {
       await Promise.resolve()

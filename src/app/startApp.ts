@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { Metrics } from '../metrics/Metrics.js';
 import { PgLeaderLock } from '../store/PgLeaderLock.js';
 import type { App } from './App.js';
+import { followHealth } from './followHealth.js';
 import { Stops } from './Stops.js';
 import { wireAuth } from './wireAuth.js';
 import { wireDatabase } from './wireDatabase.js';
@@ -21,8 +22,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const credentials = loadServerCredentials(config.tls);
   const stops = new Stops(logger);
   try {
-    const database = await wireDatabase(config, logger);
-    stops.push(() => database.stop());
+    const database = stops.own(await wireDatabase(config, logger));
     const { db, feed } = database;
     const jobs = new JobRegistry(new PgLeaderLock(db), logger);
     stops.push(() => jobs.stop());
@@ -35,13 +35,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const base = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
 
     // First: every other capability's handlers run inside the chain it completes.
-    const auth = await wireAuth(config, logger, db, feed, base);
-    stops.push(() => auth.stop());
+    const auth = stops.own(await wireAuth(config, logger, db, feed, base));
     const { deps } = auth;
-    const load = await wireLoad(config, logger, db, feed, deps);
-    stops.push(() => load.stop());
-    const limits = await wireLimits(config, logger, db, feed, load.hub, deps);
-    stops.push(() => limits.stop());
+    const load = stops.own(await wireLoad(config, logger, db, feed, deps));
+    const limits = stops.own(await wireLimits(config, logger, db, feed, load.hub, deps));
     const capabilities = [database, auth, load, limits];
 
     const server = new GrpcServer({
@@ -55,25 +52,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       admin: { ...limits.handlers.admin, ...load.handlers.admin, ...auth.handlers.admin },
       onShutdown: () => shutdown.abort(),
     });
-    let stopping = false;
-    const parts = capabilities.flatMap((c) => c.health);
-    const updateHealth = () => server.setServing(!stopping && parts.every((p) => p.ready()));
-    db.on('down', updateHealth);
-    db.on('up', updateHealth);
-    for (const job of capabilities.flatMap((c) => c.jobs)) jobs.register(job);
-    jobs.register({
-      name: 'health',
-      intervalMs: 1000,
-      clusterWide: false,
-      run: async () => updateHealth(),
-    });
+    const health = followHealth(
+      server,
+      capabilities.flatMap((c) => c.health),
+      db,
+    );
+    for (const job of [...capabilities.flatMap((c) => c.jobs), health.job]) jobs.register(job);
     jobs.start();
 
     const port = await server.listen(config.host, config.port, credentials);
     stops.push(() => server.shutdown(0));
     const metricsPort = config.metricsPort === 0 ? 0 : await metrics.listen(config.metricsPort);
     stops.push(() => metrics.close());
-    updateHealth();
+    health.update();
     logger.info(
       {
         host: config.host,
@@ -94,7 +85,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       loadWatchers: () => load.hub.watching,
       jobs: () => jobs.list(),
       async stop(graceMs = 10_000) {
-        stopping = true;
+        health.stopping();
         logger.info({ graceMs }, 'shutting down: NOT_SERVING, draining calls');
         await server.shutdown(graceMs);
         await stops.run();
