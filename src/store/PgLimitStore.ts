@@ -12,6 +12,8 @@ const DECIDE = `SELECT quota_decide($1::text[], $2::text[], $3::int[], $4::bigin
 
 /** SQLSTATEs of a decision that did not get done in time: the deadline, a lock wait past it. */
 const TOO_LATE = new Set(['57014', '55P03']);
+/** Read-only transaction, insufficient resources, operator intervention (shutdown, crash). */
+const CANNOT_DECIDE = /^(25006|53|57P)/;
 
 /**
  * SQLSTATE classes (and codes) that no value of one decision can cause: the connection, the
@@ -178,7 +180,7 @@ export class PgLimitStore implements LimitStore {
         { name: 'quota_decide', fast: true },
       )
       .catch((err: unknown) => {
-        throw tooLate(err) ?? err;
+        throw tooLate(err) ?? cannotDecide(err) ?? err;
       });
     return result.rows[0]!.d.map((d) => ({
       allowed: d.allowed,
@@ -215,6 +217,19 @@ function tooLate(err: unknown): StoreUnavailableError | undefined {
   const code = sqlState(err);
   if (code === undefined || !TOO_LATE.has(code)) return undefined;
   return new DecisionTooLateError(`decision not made in time: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
+
+/**
+ * A server that answers but cannot decide at all (a read-only standby after a failover, out of
+ * resources, shutting down) is the failure mode's case, like one that does not answer: no
+ * decision can be made there, whoever asks.
+ */
+function cannotDecide(err: unknown): StoreUnavailableError | undefined {
+  const code = sqlState(err);
+  if (code === undefined || !CANNOT_DECIDE.test(code)) return undefined;
+  return new StoreUnavailableError(`database cannot decide: ${(err as Error).message}`, {
     cause: err,
   });
 }

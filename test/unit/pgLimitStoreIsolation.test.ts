@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { RejectedInputError } from '../../src/errors.js';
+import { RejectedInputError, StoreUnavailableError } from '../../src/errors.js';
 import type { CounterRequest } from '../../src/limits/types.js';
 import type { Database } from '../../src/store/Database.js';
 import { PgLimitStore } from '../../src/store/PgLimitStore.js';
@@ -93,7 +93,26 @@ describe('PgLimitStore, a statement PostgreSQL refuses', () => {
       store.check([counter(k)], 1, null, 'UTC').catch((e: unknown) => e),
     );
     await busy;
-    expect(await Promise.all(rest)).toEqual([readOnly, readOnly, readOnly]);
+    // A read-only server can decide nothing for anyone: the failure mode's case.
+    for (const answer of await Promise.all(rest)) {
+      expect(answer).toBeInstanceOf(StoreUnavailableError);
+      expect((answer as Error).cause).toBe(readOnly);
+    }
+    expect(statements).toEqual([['busy'], ['a', 'b', 'c']]);
+  });
+
+  it('passes an error of the statement itself to every decision, unsplit and not as the failure mode', async () => {
+    const missing = databaseError('42883', 'function quota_decide(...) does not exist');
+    const { db, statements } = fakeDatabase((keys) =>
+      keys.includes('busy') ? undefined : missing,
+    );
+    const store = new PgLimitStore(db, { timeoutMs: 10_000, maxInFlight: 1 });
+    const busy = store.check([counter('busy')], 1, null, 'UTC');
+    const rest = ['a', 'b', 'c'].map((k) =>
+      store.check([counter(k)], 1, null, 'UTC').catch((e: unknown) => e),
+    );
+    await busy;
+    expect(await Promise.all(rest)).toEqual([missing, missing, missing]);
     expect(statements).toEqual([['busy'], ['a', 'b', 'c']]);
   });
 
