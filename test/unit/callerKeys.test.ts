@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError, ValidationError } from '../../src/errors.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
 import { CallerKeys } from '../../src/limits/CallerKeys.js';
 import { LimitService } from '../../src/limits/LimitService.js';
@@ -12,18 +12,9 @@ import type { CounterRequest, RateLimitRule } from '../../src/limits/types.js';
 import { validateRule } from '../../src/limits/validateRule.js';
 import { silentLogger } from '../../src/log.js';
 import { callerKeys, domainRule, limitInput, TEST_SECRET } from '../support/domain.js';
+import { fieldOf } from '../support/fieldOf.js';
 
 const HASH = /^hmac-sha256:[A-Za-z0-9_-]{8}:[A-Za-z0-9_-]{43}$/;
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
 
 /** Rules in memory, as a store keeps them. */
 function memoryRules(initial: RateLimitRule[] = []): RuleStore & { rules: RateLimitRule[] } {

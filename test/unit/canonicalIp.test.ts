@@ -1,17 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
 import { canonicalIp, canonicalIpMatch, ipKey } from '../../src/limits/canonicalIp.js';
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
+import { fieldOf } from '../support/fieldOf.js';
 
 describe('ipKey', () => {
   it.each([

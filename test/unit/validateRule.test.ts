@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
 import { validateRule } from '../../src/limits/validateRule.js';
 import { validateCheckLimit } from '../../src/limits/validateCheckLimit.js';
 import { domainRule, limitInput } from '../support/domain.js';
 import { checkLimitFromProto } from '../../src/grpc/checkLimitMapping.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { fieldOf } from '../support/fieldOf.js';
 
 const rule = domainRule;
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('validateRule', () => {
   it('fills the default match and keeps a valid rule', () => {
