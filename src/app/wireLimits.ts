@@ -73,7 +73,7 @@ export function wireLimits(
       ruleCache,
       new PgLimitStore(db, { timeoutMs: config.dbTimeoutMs }),
       throttle,
-      { failureMode: config.failureMode, timezone: config.timezone, logger, keys },
+      { failureMode: config.failureMode, timezone: config.timezone, keys },
     );
     return {
       handlers: limitHandlers({ limits, rules }, deps),

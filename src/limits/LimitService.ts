@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
 import { StoreUnavailableError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { ThrottleSource } from '../core/ports.js';
 import type { CallerKeys } from './CallerKeys.js';
 import type { LimitStore } from './ports.js';
@@ -12,7 +11,6 @@ import { validateCheckLimit } from './validateCheckLimit.js';
 export interface LimitServiceOptions {
   readonly failureMode: FailureMode;
   readonly timezone: string;
-  readonly logger: Logger;
   /** Counter keys of the caller's IP address and API key. */
   readonly keys: CallerKeys;
 }

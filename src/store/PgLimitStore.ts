@@ -23,9 +23,11 @@ const CANNOT_DECIDE = /^(25006|53|57P)/;
 const NOT_FROM_AN_ITEM = /^(08|25|28|3D|3F|42|55|57|58|F0|XX)|^53300$/;
 
 /** The jsonb that quota_decide returns for one decision. */
-interface DecisionJson {
+export interface DecisionJson {
   allowed: boolean;
   retry_after_ms: number;
+  /** Set on an answer replayed for a repeated idempotency key. */
+  replayed?: boolean;
   limits: {
     rule: string;
     key: string;

@@ -72,7 +72,7 @@ beforeAll(async () => {
     cache,
     new PgLimitStore(database, { timeoutMs: TIMEOUT_MS }),
     { factorFor: () => 1 },
-    { failureMode: 'open', timezone: 'UTC', logger, keys: callerKeys() },
+    { failureMode: 'open', timezone: 'UTC', keys: callerKeys() },
   );
 });
 

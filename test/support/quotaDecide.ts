@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Algorithm, Period } from '../../src/limits/types.js';
+import type { DecisionJson } from '../../src/store/PgLimitStore.js';
 
 /** One limit of a decision, as quota_decide takes it. Durations in ms. */
 export interface DecideLimit {
@@ -23,21 +24,7 @@ export interface DecideCall {
 }
 
 /** What quota_decide answers for one decision. */
-export interface DecideAnswer {
-  allowed: boolean;
-  retry_after_ms: number;
-  replayed?: boolean;
-  limits: {
-    rule: string;
-    key: string;
-    shadow: boolean;
-    limit: number;
-    remaining: number;
-    window_ms: number;
-    reset_after_ms: number;
-    exceeded: boolean;
-  }[];
-}
+export type DecideAnswer = DecisionJson;
 
 export interface DecideOptions {
   /** @default 'UTC' */

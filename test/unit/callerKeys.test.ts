@@ -241,7 +241,7 @@ describe('LimitService', () => {
       cache,
       store,
       { factorFor: () => 1 },
-      { failureMode: 'open', timezone: 'UTC', logger: silentLogger(), keys },
+      { failureMode: 'open', timezone: 'UTC', keys },
     );
     const answer = await service.check(
       limitInput({ apiKey: 'raw-key-123', ip: '192.000.002.077', requestId: 'r-1' }),
@@ -273,7 +273,7 @@ describe('LimitService', () => {
       cache,
       store,
       { factorFor: () => 1 },
-      { failureMode: 'closed', timezone: 'UTC', logger: silentLogger(), keys: early },
+      { failureMode: 'closed', timezone: 'UTC', keys: early },
     );
     expect(await service.check(limitInput({ apiKey: 'k' }))).toMatchObject({
       allowed: false,
