@@ -1,10 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
 import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
@@ -12,6 +9,7 @@ import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/q
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
+import { reflectionClient, type ReflectionResponse } from '../support/reflectionClient.js';
 
 /**
  * A strict reflection client end to end: the real `buf curl`, given no proto files, learns the
@@ -124,45 +122,6 @@ async function curlJson(method: string, body: unknown): Promise<Record<string, u
   const { objects } = jsonObjects(r.stdout);
   expect(objects).toHaveLength(1);
   return objects[0]!;
-}
-
-/** A grpc-js client of the reflection service in one version, from @grpc/reflection's proto. */
-function reflectionClient(version: 'v1' | 'v1alpha'): {
-  ask(request: Record<string, unknown>): Promise<ReflectionResponse>;
-  close(): void;
-} {
-  const require = createRequire(import.meta.url);
-  const reflectionDir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto');
-  const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {
-    includeDirs: [reflectionDir],
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as Record<
-    string,
-    Record<string, Record<string, Record<string, grpc.ServiceClientConstructor>>>
-  >;
-  const Ctor = pkg['grpc']!['reflection']![version]!['ServerReflection']!;
-  const client = new Ctor(server.address, grpc.credentials.createInsecure()) as unknown as {
-    serverReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionResponse>;
-    close(): void;
-  };
-  return {
-    ask: (request) =>
-      new Promise((resolve, reject) => {
-        const stream = client.serverReflectionInfo();
-        stream.once('data', (res: ReflectionResponse) => {
-          resolve(res);
-          stream.end();
-        });
-        stream.once('error', reject);
-        stream.write(request);
-      }),
-    close: () => client.close(),
-  };
-}
-
-interface ReflectionResponse {
-  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
-  errorResponse?: { errorCode: number; errorMessage: string };
 }
 
 function files(res: ReflectionResponse): FileDescriptorProto[] {
@@ -296,7 +255,7 @@ describe('buf curl through server reflection alone', () => {
 
 describe('reflection v1alpha (what grpcurl 1.8 speaks), file by file', () => {
   it('serves google/protobuf/duration.proto by its file name', async () => {
-    const c = reflectionClient('v1alpha');
+    const c = reflectionClient(server.address, 'v1alpha');
     try {
       const [first] = files(await c.ask({ fileByFilename: 'google/protobuf/duration.proto' }));
       expect(first!.name).toBe('google/protobuf/duration.proto');
@@ -310,7 +269,7 @@ describe('reflection v1alpha (what grpcurl 1.8 speaks), file by file', () => {
   it.each(['v1', 'v1alpha'] as const)(
     'resolves each service by symbol, then every dependency by file name, as grpcurl describe does (%s)',
     async (version) => {
-      const c = reflectionClient(version);
+      const c = reflectionClient(server.address, version);
       try {
         const seen = new Map<string, FileDescriptorProto>();
         const fetch = async (name: string): Promise<void> => {

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { healthCheck } from '../support/healthCheck.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
+import { reflectionClient } from '../support/reflectionClient.js';
 
 let db: TestDatabase;
 let server: TestServer;
@@ -20,34 +18,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function listServices(address: string, version: 'v1' | 'v1alpha'): Promise<string[]> {
-  const require = createRequire(import.meta.url);
-  const reflectionDir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto');
-  const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {
-    includeDirs: [reflectionDir],
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as Record<
-    string,
-    Record<string, Record<string, Record<string, grpc.ServiceClientConstructor>>>
-  >;
-  const Ctor = pkg['grpc']!['reflection']![version]!['ServerReflection']!;
-  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as {
-    serverReflectionInfo(): grpc.ClientDuplexStream<
-      unknown,
-      { listServicesResponse?: { service: { name: string }[] } }
-    >;
-    close(): void;
-  };
-  return new Promise((resolve, reject) => {
-    const stream = client.serverReflectionInfo();
-    stream.on('data', (res) => {
-      resolve((res.listServicesResponse?.service ?? []).map((s: { name: string }) => s.name));
-      stream.end();
-      client.close();
-    });
-    stream.on('error', reject);
-    stream.write({ listServices: '' });
-  });
+async function listServices(address: string, version: 'v1' | 'v1alpha'): Promise<string[]> {
+  const client = reflectionClient(address, version);
+  try {
+    const res = await client.ask({ listServices: '' });
+    return (res.listServicesResponse?.service ?? []).map((s) => s.name);
+  } finally {
+    client.close();
+  }
 }
 
 describe('health and reflection', () => {
