@@ -50,6 +50,10 @@ export class Database extends EventEmitter {
       idleTimeoutMillis: 30_000,
       application_name: 'quota-authority',
     });
+    // A client being ended (pool.end at shutdown) or between owners can still receive the
+    // server's FATAL (a backend terminated, a database dropped): with no listener of its own
+    // that 'error' event would end the process. Query errors reach their callers regardless.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
     // An idle client whose server went away emits here; without a listener it would crash.
     this.pool.on('error', (err) => {
       // After close, connections still closing see the server's own shutdown: not news.
