@@ -60,3 +60,14 @@ export class RejectedInputError extends Error {
     this.name = 'RejectedInputError';
   }
 }
+
+/**
+ * The request names something that exists but is not in a state that allows it (a reservation
+ * of another user, one already settled): retrying the same request will not help.
+ */
+export class PreconditionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreconditionError';
+  }
+}

@@ -3,6 +3,7 @@ import type { StatusObject } from '@grpc/grpc-js';
 import {
   NotFoundError,
   OverloadedError,
+  PreconditionError,
   RejectedInputError,
   StoreUnavailableError,
   ValidationError,
@@ -35,6 +36,8 @@ export function toStatus(err: unknown): MappedStatus {
   }
   if (err instanceof NotFoundError)
     return { code: status.NOT_FOUND, details: err.message, internal: false };
+  if (err instanceof PreconditionError)
+    return { code: status.FAILED_PRECONDITION, details: err.message, internal: false };
   if (err instanceof OverloadedError) {
     // The service's own backlog, not an outage: the caller is told when to come back.
     return {

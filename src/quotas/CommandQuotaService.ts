@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
+import type { FollowedCache } from '../core/FollowedCache.js';
+import type { ThrottleSource } from '../core/ports.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { CommandRuleIndex } from './CommandRuleIndex.js';
+import type { CommandQuotaStore, PeriodCount } from './ports.js';
+import { TIERS } from './tiers.js';
+import type {
+  CommandQuotaInput,
+  CommandQuotaResult,
+  CommandQuotaStatus,
+  ExecutionInput,
+  ExecutionSummary,
+  PeriodLimits,
+  PeriodUsage,
+  QuotaStatus,
+  Tier,
+  TierName,
+} from './types.js';
+import { validateCommandQuota, validateExecution, validateUserId } from './validateQuotaInput.js';
+
+export interface CommandQuotaServiceOptions {
+  readonly failureMode: FailureMode;
+  readonly timezone: string;
+  /** A reservation never settled expires (and stays counted) after this, in seconds. */
+  readonly reservationTtlS: number;
+}
+
+const NO_LIMITS: PeriodLimits = { daily: null, weekly: null, monthly: null };
+
+const EMPTY_SUMMARY: ExecutionSummary = {
+  count: 0,
+  failures: 0,
+  averageDurationMs: 0,
+  p95DurationMs: 0,
+  averageCpuPercent: 0,
+  maxMemoryBytes: 0,
+};
+
+/**
+ * Command quotas: CheckCommandQuota, RecordExecution and GetQuotaStatus. Rules and tiers come
+ * from this replica's caches (every replica follows an admin write within a second); usage is
+ * counted in the store, atomically for every replica.
+ */
+export class CommandQuotaService {
+  constructor(
+    private readonly rules: FollowedCache<CommandRuleIndex>,
+    private readonly tiers: FollowedCache<ReadonlyMap<string, TierName>>,
+    private readonly store: CommandQuotaStore,
+    private readonly throttle: ThrottleSource,
+    private readonly options: CommandQuotaServiceOptions,
+  ) {}
+
+  async check(request: CommandQuotaInput): Promise<CommandQuotaResult> {
+    const input = validateCommandQuota(request);
+    const throttleFactor = this.throttle.factorFor(input.host);
+    const index = this.rules.value;
+    const tiers = this.tiers.value;
+    const tier = TIERS[tiers?.get(input.userId) ?? 'default'];
+    // The host protects itself whoever asks, and a denial for it consumes nothing.
+    if (throttleFactor <= 0) {
+      return {
+        allowed: false,
+        reason: 'SYSTEM_OVERLOADED',
+        periods: [],
+        tier: tier.name,
+        throttleFactor,
+        delayMs: 0,
+        reservationId: null,
+        degraded: false,
+      };
+    }
+    const delayMs = tier.delayed ? Math.round((1 - throttleFactor) * 1000) : 0;
+    // Without rules or tiers there is nothing to decide by: that is not "no rule applies".
+    if (!index || !tiers) return this.failureMode(tier, throttleFactor, delayMs);
+    const limits = scaled(index.ruleFor(input.userId, input.commandType)?.limits, tier);
+    let decision;
+    try {
+      decision = await this.store.decide({
+        userId: input.userId,
+        commandType: input.commandType,
+        cost: input.cost,
+        limits,
+        idempotencyKey: input.requestId ? idempotencyKey(input) : null,
+        timezone: this.options.timezone,
+        reservationTtlS: this.options.reservationTtlS,
+      });
+    } catch (err) {
+      // Only a store that does not answer gets the failure mode (see LimitService.check).
+      if (err instanceof StoreUnavailableError) {
+        return this.failureMode(tier, throttleFactor, delayMs);
+      }
+      throw err;
+    }
+    return {
+      allowed: decision.allowed,
+      reason: decision.allowed ? null : `QUOTA_EXCEEDED: ${decision.exhausted.join(', ')}`,
+      periods: decision.periods.map((p) => usage(p, limits)),
+      tier: tier.name,
+      throttleFactor,
+      delayMs: decision.allowed ? delayMs : 0,
+      reservationId: decision.reservationId,
+      degraded: false,
+    };
+  }
+
+  /** Stores an execution durably; resolves with its id once it is committed. */
+  async record(request: ExecutionInput): Promise<{ executionId: string }> {
+    const input = validateExecution(request);
+    return this.store.record({
+      reservationId: input.reservationId ?? null,
+      idempotencyKey: input.requestId
+        ? `record_execution:${input.requestId}:${digest([input.userId, input.commandType, input.reservationId ?? ''])}`
+        : null,
+      userId: input.userId,
+      commandType: input.commandType,
+      host: input.host ?? '',
+      startedAt: input.startedAt ?? null,
+      durationMs: input.durationMs,
+      cpuPercent: input.cpuPercent,
+      memoryBytes: input.memoryBytes,
+      exitCode: input.exitCode,
+      status: input.status,
+      timezone: this.options.timezone,
+    });
+  }
+
+  /**
+   * The user's tier, per command type with a rule or with usage the three periods, and the last
+   * 24 h of executions. Read from the store: throws StoreUnavailableError when it is away.
+   */
+  async status(requestUserId: string): Promise<QuotaStatus> {
+    const userId = validateUserId(requestUserId);
+    const [current, recent] = await Promise.all([
+      this.store.usage(userId, this.options.timezone),
+      this.store.recent(userId),
+    ]);
+    const index = this.rules.value;
+    const tier = TIERS[this.tiers.value?.get(userId) ?? 'default'];
+    const used = new Map(current.commands.map((c) => [c.commandType, c.periods]));
+    const types = new Set([...(index?.typesFor(userId) ?? []), ...used.keys()]);
+    const commands: CommandQuotaStatus[] = [...types].sort().map((commandType) => {
+      const limits = scaled(index?.ruleFor(userId, commandType)?.limits, tier);
+      const counts = used.get(commandType);
+      return {
+        commandType,
+        periods: current.bounds.map((b, i) =>
+          usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits),
+        ),
+        recent: recent.byCommandType.get(commandType) ?? EMPTY_SUMMARY,
+      };
+    });
+    return { userId, tier: tier.name, commands, recent: recent.total };
+  }
+
+  private failureMode(tier: Tier, throttleFactor: number, delayMs: number): CommandQuotaResult {
+    const answer = failureModeAnswer(this.options.failureMode);
+    return {
+      allowed: answer.allowed,
+      reason: answer.allowed ? null : 'QUOTA_UNAVAILABLE',
+      periods: [],
+      tier: tier.name,
+      throttleFactor,
+      delayMs: answer.allowed ? delayMs : 0,
+      reservationId: null,
+      degraded: true,
+    };
+  }
+}
+
+/** A rule's limits for a tier: multiplied, or none at all for an unlimited tier or no rule. */
+function scaled(limits: PeriodLimits | undefined, tier: Tier): PeriodLimits {
+  const m = tier.multiplier;
+  if (!limits || m === null) return NO_LIMITS;
+  const scale = (n: number | null) => (n === null ? null : n * m);
+  return {
+    daily: scale(limits.daily),
+    weekly: scale(limits.weekly),
+    monthly: scale(limits.monthly),
+  };
+}
+
+function usage(count: PeriodCount, limits: PeriodLimits): PeriodUsage {
+  const limit = limits[count.period];
+  return {
+    period: count.period,
+    limit,
+    used: count.used,
+    remaining: limit === null ? null : Math.max(0, limit - count.used),
+    resetsAt: count.resetsAt,
+  };
+}
+
+/**
+ * The stored key of a request_id: bound to what the call asks for, so that a request_id reused
+ * for another user, command type or cost is a new decision, not a replay of the first.
+ */
+function idempotencyKey(input: CommandQuotaInput): string {
+  return `command_quota:${input.requestId}:${digest([input.userId, input.commandType, String(input.cost)])}`;
+}
+
+function digest(parts: readonly string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 22);
+}
