@@ -11,6 +11,8 @@ import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/q
  */
 const ADMIN_READS: ReadonlySet<string> = new Set([
   'ListRateLimitRules',
+  'ListCommandQuotaRules',
+  'GetUserTier',
   'GetThrottleThresholds',
   'GetResourceHealth',
   'GetLoadTrend',

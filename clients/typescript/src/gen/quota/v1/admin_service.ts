@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { Timestamp } from '../../google/protobuf/timestamp.js';
-import { RateLimitRule, Scope, scopeFromJSON, scopeToJSON } from './types.js';
+import { CommandQuotaRule, RateLimitRule, Scope, scopeFromJSON, scopeToJSON } from './types.js';
 
 export const protobufPackage = 'quota.v1';
 
@@ -211,6 +211,69 @@ export interface DeleteRateLimitRuleRequest {
 }
 
 export interface DeleteRateLimitRuleResponse {}
+
+export interface UpsertCommandQuotaRuleRequest {
+  /** The rule. Required. */
+  rule: CommandQuotaRule | undefined;
+}
+
+export interface UpsertCommandQuotaRuleResponse {
+  /** The rule as stored, defaults filled in (user_id "*" for an empty one). */
+  rule: CommandQuotaRule | undefined;
+}
+
+export interface ListCommandQuotaRulesRequest {
+  /** Only rules with exactly this user_id ("*" for the defaults). Default empty: any user. */
+  userId: string;
+  /**
+   * Only rules with exactly this command_type ("*" for the rules of any type). Default empty:
+   * any command type.
+   */
+  commandType: string;
+}
+
+export interface ListCommandQuotaRulesResponse {
+  /** The rules, ordered by command type, then user ("*" first). */
+  rules: CommandQuotaRule[];
+}
+
+export interface DeleteCommandQuotaRuleRequest {
+  /** The rule's user_id; "*" (the default when empty) for the command type's default. */
+  userId: string;
+  /** The rule's command_type, "*" included. Required. */
+  commandType: string;
+}
+
+export interface DeleteCommandQuotaRuleResponse {}
+
+export interface SetUserTierRequest {
+  /** User identifier, 1 to 256 bytes. Required. */
+  userId: string;
+  /**
+   * default (limits as the rules say), premium (10x) or enterprise (unlimited, never delayed).
+   * Required.
+   */
+  tier: string;
+}
+
+export interface SetUserTierResponse {
+  /** User identifier. */
+  userId: string;
+  /** The tier in force: default, premium or enterprise. */
+  tier: string;
+}
+
+export interface GetUserTierRequest {
+  /** User identifier, 1 to 256 bytes. Required. */
+  userId: string;
+}
+
+export interface GetUserTierResponse {
+  /** User identifier. */
+  userId: string;
+  /** default, premium or enterprise; default for a user never given a tier. */
+  tier: string;
+}
 
 /**
  * Load thresholds in percent: below `slight` the factor is 1.0, below `moderate` 0.8, below
@@ -1008,6 +1071,841 @@ export const DeleteRateLimitRuleResponse: MessageFns<DeleteRateLimitRuleResponse
     _: I,
   ): DeleteRateLimitRuleResponse {
     const message = createBaseDeleteRateLimitRuleResponse();
+    return message;
+  },
+};
+
+function createBaseUpsertCommandQuotaRuleRequest(): UpsertCommandQuotaRuleRequest {
+  return { rule: undefined };
+}
+
+export const UpsertCommandQuotaRuleRequest: MessageFns<UpsertCommandQuotaRuleRequest> = {
+  encode(
+    message: UpsertCommandQuotaRuleRequest,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.rule !== undefined) {
+      CommandQuotaRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertCommandQuotaRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertCommandQuotaRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = CommandQuotaRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertCommandQuotaRuleRequest {
+    return { rule: isSet(object.rule) ? CommandQuotaRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: UpsertCommandQuotaRuleRequest): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = CommandQuotaRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertCommandQuotaRuleRequest>, I>>(
+    base?: I,
+  ): UpsertCommandQuotaRuleRequest {
+    return UpsertCommandQuotaRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertCommandQuotaRuleRequest>, I>>(
+    object: I,
+  ): UpsertCommandQuotaRuleRequest {
+    const message = createBaseUpsertCommandQuotaRuleRequest();
+    message.rule =
+      object.rule !== undefined && object.rule !== null
+        ? CommandQuotaRule.fromPartial(object.rule)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertCommandQuotaRuleResponse(): UpsertCommandQuotaRuleResponse {
+  return { rule: undefined };
+}
+
+export const UpsertCommandQuotaRuleResponse: MessageFns<UpsertCommandQuotaRuleResponse> = {
+  encode(
+    message: UpsertCommandQuotaRuleResponse,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.rule !== undefined) {
+      CommandQuotaRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertCommandQuotaRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertCommandQuotaRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = CommandQuotaRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertCommandQuotaRuleResponse {
+    return { rule: isSet(object.rule) ? CommandQuotaRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: UpsertCommandQuotaRuleResponse): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = CommandQuotaRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertCommandQuotaRuleResponse>, I>>(
+    base?: I,
+  ): UpsertCommandQuotaRuleResponse {
+    return UpsertCommandQuotaRuleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertCommandQuotaRuleResponse>, I>>(
+    object: I,
+  ): UpsertCommandQuotaRuleResponse {
+    const message = createBaseUpsertCommandQuotaRuleResponse();
+    message.rule =
+      object.rule !== undefined && object.rule !== null
+        ? CommandQuotaRule.fromPartial(object.rule)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseListCommandQuotaRulesRequest(): ListCommandQuotaRulesRequest {
+  return { userId: '', commandType: '' };
+}
+
+export const ListCommandQuotaRulesRequest: MessageFns<ListCommandQuotaRulesRequest> = {
+  encode(
+    message: ListCommandQuotaRulesRequest,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.commandType !== '') {
+      writer.uint32(18).string(message.commandType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCommandQuotaRulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCommandQuotaRulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commandType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCommandQuotaRulesRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      commandType: isSet(object.commandType)
+        ? globalThis.String(object.commandType)
+        : isSet(object.command_type)
+          ? globalThis.String(object.command_type)
+          : '',
+    };
+  },
+
+  toJSON(message: ListCommandQuotaRulesRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.commandType !== '') {
+      obj.commandType = message.commandType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCommandQuotaRulesRequest>, I>>(
+    base?: I,
+  ): ListCommandQuotaRulesRequest {
+    return ListCommandQuotaRulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCommandQuotaRulesRequest>, I>>(
+    object: I,
+  ): ListCommandQuotaRulesRequest {
+    const message = createBaseListCommandQuotaRulesRequest();
+    message.userId = object.userId ?? '';
+    message.commandType = object.commandType ?? '';
+    return message;
+  },
+};
+
+function createBaseListCommandQuotaRulesResponse(): ListCommandQuotaRulesResponse {
+  return { rules: [] };
+}
+
+export const ListCommandQuotaRulesResponse: MessageFns<ListCommandQuotaRulesResponse> = {
+  encode(
+    message: ListCommandQuotaRulesResponse,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    for (const v of message.rules) {
+      CommandQuotaRule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCommandQuotaRulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCommandQuotaRulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rules.push(CommandQuotaRule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCommandQuotaRulesResponse {
+    return {
+      rules: globalThis.Array.isArray(object?.rules)
+        ? object.rules.map((e: any) => CommandQuotaRule.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListCommandQuotaRulesResponse): unknown {
+    const obj: any = {};
+    if (message.rules?.length) {
+      obj.rules = message.rules.map((e) => CommandQuotaRule.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCommandQuotaRulesResponse>, I>>(
+    base?: I,
+  ): ListCommandQuotaRulesResponse {
+    return ListCommandQuotaRulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCommandQuotaRulesResponse>, I>>(
+    object: I,
+  ): ListCommandQuotaRulesResponse {
+    const message = createBaseListCommandQuotaRulesResponse();
+    message.rules = object.rules?.map((e) => CommandQuotaRule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteCommandQuotaRuleRequest(): DeleteCommandQuotaRuleRequest {
+  return { userId: '', commandType: '' };
+}
+
+export const DeleteCommandQuotaRuleRequest: MessageFns<DeleteCommandQuotaRuleRequest> = {
+  encode(
+    message: DeleteCommandQuotaRuleRequest,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.commandType !== '') {
+      writer.uint32(18).string(message.commandType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCommandQuotaRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCommandQuotaRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commandType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteCommandQuotaRuleRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      commandType: isSet(object.commandType)
+        ? globalThis.String(object.commandType)
+        : isSet(object.command_type)
+          ? globalThis.String(object.command_type)
+          : '',
+    };
+  },
+
+  toJSON(message: DeleteCommandQuotaRuleRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.commandType !== '') {
+      obj.commandType = message.commandType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCommandQuotaRuleRequest>, I>>(
+    base?: I,
+  ): DeleteCommandQuotaRuleRequest {
+    return DeleteCommandQuotaRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCommandQuotaRuleRequest>, I>>(
+    object: I,
+  ): DeleteCommandQuotaRuleRequest {
+    const message = createBaseDeleteCommandQuotaRuleRequest();
+    message.userId = object.userId ?? '';
+    message.commandType = object.commandType ?? '';
+    return message;
+  },
+};
+
+function createBaseDeleteCommandQuotaRuleResponse(): DeleteCommandQuotaRuleResponse {
+  return {};
+}
+
+export const DeleteCommandQuotaRuleResponse: MessageFns<DeleteCommandQuotaRuleResponse> = {
+  encode(
+    _: DeleteCommandQuotaRuleResponse,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCommandQuotaRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCommandQuotaRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteCommandQuotaRuleResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteCommandQuotaRuleResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCommandQuotaRuleResponse>, I>>(
+    base?: I,
+  ): DeleteCommandQuotaRuleResponse {
+    return DeleteCommandQuotaRuleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCommandQuotaRuleResponse>, I>>(
+    _: I,
+  ): DeleteCommandQuotaRuleResponse {
+    const message = createBaseDeleteCommandQuotaRuleResponse();
+    return message;
+  },
+};
+
+function createBaseSetUserTierRequest(): SetUserTierRequest {
+  return { userId: '', tier: '' };
+}
+
+export const SetUserTierRequest: MessageFns<SetUserTierRequest> = {
+  encode(message: SetUserTierRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.tier !== '') {
+      writer.uint32(18).string(message.tier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetUserTierRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetUserTierRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetUserTierRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : '',
+    };
+  },
+
+  toJSON(message: SetUserTierRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.tier !== '') {
+      obj.tier = message.tier;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetUserTierRequest>, I>>(base?: I): SetUserTierRequest {
+    return SetUserTierRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetUserTierRequest>, I>>(object: I): SetUserTierRequest {
+    const message = createBaseSetUserTierRequest();
+    message.userId = object.userId ?? '';
+    message.tier = object.tier ?? '';
+    return message;
+  },
+};
+
+function createBaseSetUserTierResponse(): SetUserTierResponse {
+  return { userId: '', tier: '' };
+}
+
+export const SetUserTierResponse: MessageFns<SetUserTierResponse> = {
+  encode(message: SetUserTierResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.tier !== '') {
+      writer.uint32(18).string(message.tier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetUserTierResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetUserTierResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetUserTierResponse {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : '',
+    };
+  },
+
+  toJSON(message: SetUserTierResponse): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.tier !== '') {
+      obj.tier = message.tier;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetUserTierResponse>, I>>(base?: I): SetUserTierResponse {
+    return SetUserTierResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetUserTierResponse>, I>>(
+    object: I,
+  ): SetUserTierResponse {
+    const message = createBaseSetUserTierResponse();
+    message.userId = object.userId ?? '';
+    message.tier = object.tier ?? '';
+    return message;
+  },
+};
+
+function createBaseGetUserTierRequest(): GetUserTierRequest {
+  return { userId: '' };
+}
+
+export const GetUserTierRequest: MessageFns<GetUserTierRequest> = {
+  encode(message: GetUserTierRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserTierRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserTierRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserTierRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+    };
+  },
+
+  toJSON(message: GetUserTierRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserTierRequest>, I>>(base?: I): GetUserTierRequest {
+    return GetUserTierRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserTierRequest>, I>>(object: I): GetUserTierRequest {
+    const message = createBaseGetUserTierRequest();
+    message.userId = object.userId ?? '';
+    return message;
+  },
+};
+
+function createBaseGetUserTierResponse(): GetUserTierResponse {
+  return { userId: '', tier: '' };
+}
+
+export const GetUserTierResponse: MessageFns<GetUserTierResponse> = {
+  encode(message: GetUserTierResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.tier !== '') {
+      writer.uint32(18).string(message.tier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserTierResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserTierResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserTierResponse {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : '',
+    };
+  },
+
+  toJSON(message: GetUserTierResponse): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.tier !== '') {
+      obj.tier = message.tier;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserTierResponse>, I>>(base?: I): GetUserTierResponse {
+    return GetUserTierResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserTierResponse>, I>>(
+    object: I,
+  ): GetUserTierResponse {
+    const message = createBaseGetUserTierResponse();
+    message.userId = object.userId ?? '';
+    message.tier = object.tier ?? '';
     return message;
   },
 };
@@ -3479,6 +4377,78 @@ export const AdminServiceService = {
     responseDeserialize: (value: Buffer): DeleteRateLimitRuleResponse =>
       DeleteRateLimitRuleResponse.decode(value),
   },
+  /**
+   * Creates or replaces the command quota rule of (user_id, command_type). Every replica applies
+   * it within a second.
+   */
+  upsertCommandQuotaRule: {
+    path: '/quota.v1.AdminService/UpsertCommandQuotaRule' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpsertCommandQuotaRuleRequest): Buffer =>
+      Buffer.from(UpsertCommandQuotaRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpsertCommandQuotaRuleRequest =>
+      UpsertCommandQuotaRuleRequest.decode(value),
+    responseSerialize: (value: UpsertCommandQuotaRuleResponse): Buffer =>
+      Buffer.from(UpsertCommandQuotaRuleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpsertCommandQuotaRuleResponse =>
+      UpsertCommandQuotaRuleResponse.decode(value),
+  },
+  /** Lists command quota rules, ordered by command type, then user ("*" first). */
+  listCommandQuotaRules: {
+    path: '/quota.v1.AdminService/ListCommandQuotaRules' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCommandQuotaRulesRequest): Buffer =>
+      Buffer.from(ListCommandQuotaRulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCommandQuotaRulesRequest =>
+      ListCommandQuotaRulesRequest.decode(value),
+    responseSerialize: (value: ListCommandQuotaRulesResponse): Buffer =>
+      Buffer.from(ListCommandQuotaRulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCommandQuotaRulesResponse =>
+      ListCommandQuotaRulesResponse.decode(value),
+  },
+  /**
+   * Deletes the command quota rule of (user_id, command_type). Every replica applies it within a
+   * second. NOT_FOUND when there is no such rule.
+   */
+  deleteCommandQuotaRule: {
+    path: '/quota.v1.AdminService/DeleteCommandQuotaRule' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteCommandQuotaRuleRequest): Buffer =>
+      Buffer.from(DeleteCommandQuotaRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCommandQuotaRuleRequest =>
+      DeleteCommandQuotaRuleRequest.decode(value),
+    responseSerialize: (value: DeleteCommandQuotaRuleResponse): Buffer =>
+      Buffer.from(DeleteCommandQuotaRuleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteCommandQuotaRuleResponse =>
+      DeleteCommandQuotaRuleResponse.decode(value),
+  },
+  /** Sets a user's tier. Every replica applies it within a second. */
+  setUserTier: {
+    path: '/quota.v1.AdminService/SetUserTier' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetUserTierRequest): Buffer =>
+      Buffer.from(SetUserTierRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetUserTierRequest => SetUserTierRequest.decode(value),
+    responseSerialize: (value: SetUserTierResponse): Buffer =>
+      Buffer.from(SetUserTierResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetUserTierResponse => SetUserTierResponse.decode(value),
+  },
+  /** A user's tier: default for a user never given one. */
+  getUserTier: {
+    path: '/quota.v1.AdminService/GetUserTier' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUserTierRequest): Buffer =>
+      Buffer.from(GetUserTierRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUserTierRequest => GetUserTierRequest.decode(value),
+    responseSerialize: (value: GetUserTierResponse): Buffer =>
+      Buffer.from(GetUserTierResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetUserTierResponse => GetUserTierResponse.decode(value),
+  },
   /** Sets the load thresholds of the throttle policy. Every replica applies them within a second. */
   setThrottleThresholds: {
     path: '/quota.v1.AdminService/SetThrottleThresholds' as const,
@@ -3618,6 +4588,31 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   >;
   /** Deletes a rule and its counters. NOT_FOUND when no rule has this name. */
   deleteRateLimitRule: handleUnaryCall<DeleteRateLimitRuleRequest, DeleteRateLimitRuleResponse>;
+  /**
+   * Creates or replaces the command quota rule of (user_id, command_type). Every replica applies
+   * it within a second.
+   */
+  upsertCommandQuotaRule: handleUnaryCall<
+    UpsertCommandQuotaRuleRequest,
+    UpsertCommandQuotaRuleResponse
+  >;
+  /** Lists command quota rules, ordered by command type, then user ("*" first). */
+  listCommandQuotaRules: handleUnaryCall<
+    ListCommandQuotaRulesRequest,
+    ListCommandQuotaRulesResponse
+  >;
+  /**
+   * Deletes the command quota rule of (user_id, command_type). Every replica applies it within a
+   * second. NOT_FOUND when there is no such rule.
+   */
+  deleteCommandQuotaRule: handleUnaryCall<
+    DeleteCommandQuotaRuleRequest,
+    DeleteCommandQuotaRuleResponse
+  >;
+  /** Sets a user's tier. Every replica applies it within a second. */
+  setUserTier: handleUnaryCall<SetUserTierRequest, SetUserTierResponse>;
+  /** A user's tier: default for a user never given one. */
+  getUserTier: handleUnaryCall<GetUserTierRequest, GetUserTierResponse>;
   /** Sets the load thresholds of the throttle policy. Every replica applies them within a second. */
   setThrottleThresholds: handleUnaryCall<
     SetThrottleThresholdsRequest,
@@ -3714,6 +4709,92 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteRateLimitRuleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Creates or replaces the command quota rule of (user_id, command_type). Every replica applies
+   * it within a second.
+   */
+  upsertCommandQuotaRule(
+    request: UpsertCommandQuotaRuleRequest,
+    callback: (error: ServiceError | null, response: UpsertCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  upsertCommandQuotaRule(
+    request: UpsertCommandQuotaRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpsertCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  upsertCommandQuotaRule(
+    request: UpsertCommandQuotaRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpsertCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists command quota rules, ordered by command type, then user ("*" first). */
+  listCommandQuotaRules(
+    request: ListCommandQuotaRulesRequest,
+    callback: (error: ServiceError | null, response: ListCommandQuotaRulesResponse) => void,
+  ): ClientUnaryCall;
+  listCommandQuotaRules(
+    request: ListCommandQuotaRulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCommandQuotaRulesResponse) => void,
+  ): ClientUnaryCall;
+  listCommandQuotaRules(
+    request: ListCommandQuotaRulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCommandQuotaRulesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes the command quota rule of (user_id, command_type). Every replica applies it within a
+   * second. NOT_FOUND when there is no such rule.
+   */
+  deleteCommandQuotaRule(
+    request: DeleteCommandQuotaRuleRequest,
+    callback: (error: ServiceError | null, response: DeleteCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  deleteCommandQuotaRule(
+    request: DeleteCommandQuotaRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  deleteCommandQuotaRule(
+    request: DeleteCommandQuotaRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteCommandQuotaRuleResponse) => void,
+  ): ClientUnaryCall;
+  /** Sets a user's tier. Every replica applies it within a second. */
+  setUserTier(
+    request: SetUserTierRequest,
+    callback: (error: ServiceError | null, response: SetUserTierResponse) => void,
+  ): ClientUnaryCall;
+  setUserTier(
+    request: SetUserTierRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetUserTierResponse) => void,
+  ): ClientUnaryCall;
+  setUserTier(
+    request: SetUserTierRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetUserTierResponse) => void,
+  ): ClientUnaryCall;
+  /** A user's tier: default for a user never given one. */
+  getUserTier(
+    request: GetUserTierRequest,
+    callback: (error: ServiceError | null, response: GetUserTierResponse) => void,
+  ): ClientUnaryCall;
+  getUserTier(
+    request: GetUserTierRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetUserTierResponse) => void,
+  ): ClientUnaryCall;
+  getUserTier(
+    request: GetUserTierRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetUserTierResponse) => void,
   ): ClientUnaryCall;
   /** Sets the load thresholds of the throttle policy. Every replica applies them within a second. */
   setThrottleThresholds(

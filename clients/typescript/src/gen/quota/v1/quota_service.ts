@@ -71,13 +71,16 @@ export interface CheckLimitResponse {
 export interface CheckCommandQuotaRequest {
   /** User identifier, 1 to 256 bytes. Required. */
   userId: string;
-  /** Command type (shell, code, test, review, refactor, ...), 1 to 64 bytes. Required. */
+  /**
+   * Command type (shell, code, test, review, refactor, ...), 1 to 64 bytes of [A-Za-z0-9_.:-].
+   * Required.
+   */
   commandType: string;
   /** The executor's host, at most 256 bytes, for its throttle factor. Default empty (factor 1.0). */
   host: string;
   /** Idempotency key, at most 256 bytes. Default empty. */
   requestId: string;
-  /** Units this command consumes. Default 0, which means 1. */
+  /** Units this command consumes from each period. Default 0, which means 1; at most 1,000. */
   cost: number;
 }
 
@@ -99,44 +102,63 @@ export interface PeriodUsage {
 export interface CheckCommandQuotaResponse {
   /** Whether the command may run (after `delay`). */
   allowed: boolean;
-  /** Why it was denied: QUOTA_EXCEEDED or SYSTEM_OVERLOADED; empty when allowed. */
+  /**
+   * Why it was denied: `QUOTA_EXCEEDED: daily` (naming every exhausted period, e.g.
+   * `QUOTA_EXCEEDED: weekly, monthly`), `SYSTEM_OVERLOADED` (host throttle factor 0; nothing
+   * consumed) or `QUOTA_UNAVAILABLE` (failure mode closed, degraded). Empty when allowed.
+   */
   reason: string;
-  /** Usage of the daily, weekly and monthly periods. */
+  /**
+   * Usage of the daily, weekly and monthly periods, in that order, after this command; empty
+   * for SYSTEM_OVERLOADED and when degraded.
+   */
   periods: PeriodUsage[];
   /** The user's tier: default, premium or enterprise. */
   tier: string;
   /** The host's throttle factor in [0, 1]; 1.0 when unknown. */
   throttleFactor: number;
-  /** How long to wait before running: (1 - throttle_factor) seconds; 0 for enterprise. */
+  /**
+   * How long to wait before running: (1 - throttle_factor) seconds; 0 for enterprise and when
+   * denied.
+   */
   delay: Duration | undefined;
-  /** Identifies the admitted command for RecordExecution. Empty when denied. */
+  /** Identifies the admitted command for RecordExecution. Empty when denied or degraded. */
   reservationId: string;
   /** The database did not answer in time: this is the configured failure mode. */
   degraded: boolean;
 }
 
 export interface RecordExecutionRequest {
-  /** From CheckCommandQuotaResponse.reservation_id. Default empty. */
+  /**
+   * From CheckCommandQuotaResponse.reservation_id: settles that reservation. Default empty
+   * (unset: the execution is counted when recorded).
+   */
   reservationId: string;
   /** Idempotency key, at most 256 bytes. Default empty. */
   requestId: string;
   /** User identifier, 1 to 256 bytes. Required. */
   userId: string;
-  /** Command type, 1 to 64 bytes. Required. */
+  /** Command type, 1 to 64 bytes of [A-Za-z0-9_.:-]. Required. */
   commandType: string;
   /** Host that ran it, at most 256 bytes. Default empty. */
   host: string;
-  /** When it started. Default: the time of the call. */
+  /**
+   * When it started, between 2000-01-01 and 2200-01-01 (UTC). Default unset: the time of the
+   * call.
+   */
   startedAt: Date | undefined;
-  /** Wall-clock duration, at least 0. Default 0. */
+  /** Wall-clock duration, 0 to 31 days. Default 0. */
   duration: Duration | undefined;
-  /** Average CPU use in percent of one core, 0 and above. Default 0. */
+  /** Average CPU use in percent of one core, 0-102400. Default 0. */
   cpuPercent: number;
-  /** Peak resident memory in bytes. Default 0. */
+  /** Peak resident memory in bytes, at most 2^53-1. Default 0. */
   memoryBytes: number;
   /** Process exit code. Default 0. */
   exitCode: number;
-  /** Outcome: completed, failed, timeout or cancelled. Default completed. */
+  /**
+   * Outcome: completed, failed, timeout, cancelled or not_started; cancelled and not_started
+   * give the reserved units back. Default empty, which means completed.
+   */
   status: string;
 }
 
@@ -155,6 +177,8 @@ export interface CommandQuotaStatus {
   commandType: string;
   /** Daily, weekly and monthly usage. */
   periods: PeriodUsage[];
+  /** Figures of this command type's executions in the last 24 hours; zeros when there were none. */
+  recent: ExecutionSummary | undefined;
 }
 
 export interface ExecutionSummary {
@@ -162,12 +186,14 @@ export interface ExecutionSummary {
   count: number;
   /** Of which with a non-zero exit code or a status other than completed. */
   failures: number;
-  /** Mean duration. */
+  /** Mean duration; 0 without executions. */
   averageDuration: Duration | undefined;
-  /** Mean CPU percent. */
+  /** Mean CPU use in percent of one core; 0 without executions. */
   averageCpuPercent: number;
-  /** Largest memory use in bytes. */
+  /** Largest peak memory use in bytes; 0 without executions. */
   maxMemoryBytes: number;
+  /** 95th percentile of the durations; 0 without executions. */
+  p95Duration: Duration | undefined;
 }
 
 export interface GetQuotaStatusResponse {
@@ -175,9 +201,12 @@ export interface GetQuotaStatusResponse {
   userId: string;
   /** default, premium or enterprise. */
   tier: string;
-  /** Per command type with a rule. */
+  /**
+   * Per command type with a rule for this user or with usage in the current periods, sorted by
+   * command type.
+   */
   commands: CommandQuotaStatus[];
-  /** Figures of the last 24 hours. */
+  /** Figures of the user's executions of every command type in the last 24 hours. */
   recent: ExecutionSummary | undefined;
 }
 
@@ -1561,7 +1590,7 @@ export const GetQuotaStatusRequest: MessageFns<GetQuotaStatusRequest> = {
 };
 
 function createBaseCommandQuotaStatus(): CommandQuotaStatus {
-  return { commandType: '', periods: [] };
+  return { commandType: '', periods: [], recent: undefined };
 }
 
 export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
@@ -1571,6 +1600,9 @@ export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
     }
     for (const v of message.periods) {
       PeriodUsage.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.recent !== undefined) {
+      ExecutionSummary.encode(message.recent, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1604,6 +1636,14 @@ export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
             message.periods.push(PeriodUsage.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.recent = ExecutionSummary.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1626,6 +1666,7 @@ export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
       periods: globalThis.Array.isArray(object?.periods)
         ? object.periods.map((e: any) => PeriodUsage.fromJSON(e))
         : [],
+      recent: isSet(object.recent) ? ExecutionSummary.fromJSON(object.recent) : undefined,
     };
   },
 
@@ -1637,6 +1678,9 @@ export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
     if (message.periods?.length) {
       obj.periods = message.periods.map((e) => PeriodUsage.toJSON(e));
     }
+    if (message.recent !== undefined) {
+      obj.recent = ExecutionSummary.toJSON(message.recent);
+    }
     return obj;
   },
 
@@ -1647,6 +1691,10 @@ export const CommandQuotaStatus: MessageFns<CommandQuotaStatus> = {
     const message = createBaseCommandQuotaStatus();
     message.commandType = object.commandType ?? '';
     message.periods = object.periods?.map((e) => PeriodUsage.fromPartial(e)) || [];
+    message.recent =
+      object.recent !== undefined && object.recent !== null
+        ? ExecutionSummary.fromPartial(object.recent)
+        : undefined;
     return message;
   },
 };
@@ -1658,6 +1706,7 @@ function createBaseExecutionSummary(): ExecutionSummary {
     averageDuration: undefined,
     averageCpuPercent: 0,
     maxMemoryBytes: 0,
+    p95Duration: undefined,
   };
 }
 
@@ -1677,6 +1726,9 @@ export const ExecutionSummary: MessageFns<ExecutionSummary> = {
     }
     if (message.maxMemoryBytes !== 0) {
       writer.uint32(40).uint64(message.maxMemoryBytes);
+    }
+    if (message.p95Duration !== undefined) {
+      Duration.encode(message.p95Duration, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1734,6 +1786,14 @@ export const ExecutionSummary: MessageFns<ExecutionSummary> = {
             message.maxMemoryBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.p95Duration = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1765,6 +1825,11 @@ export const ExecutionSummary: MessageFns<ExecutionSummary> = {
         : isSet(object.max_memory_bytes)
           ? globalThis.Number(object.max_memory_bytes)
           : 0,
+      p95Duration: isSet(object.p95Duration)
+        ? Duration.fromJSON(object.p95Duration)
+        : isSet(object.p95_duration)
+          ? Duration.fromJSON(object.p95_duration)
+          : undefined,
     };
   },
 
@@ -1785,6 +1850,9 @@ export const ExecutionSummary: MessageFns<ExecutionSummary> = {
     if (message.maxMemoryBytes !== 0) {
       obj.maxMemoryBytes = Math.round(message.maxMemoryBytes);
     }
+    if (message.p95Duration !== undefined) {
+      obj.p95Duration = Duration.toJSON(message.p95Duration);
+    }
     return obj;
   },
 
@@ -1801,6 +1869,10 @@ export const ExecutionSummary: MessageFns<ExecutionSummary> = {
         : undefined;
     message.averageCpuPercent = object.averageCpuPercent ?? 0;
     message.maxMemoryBytes = object.maxMemoryBytes ?? 0;
+    message.p95Duration =
+      object.p95Duration !== undefined && object.p95Duration !== null
+        ? Duration.fromPartial(object.p95Duration)
+        : undefined;
     return message;
   },
 };

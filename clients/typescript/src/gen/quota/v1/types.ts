@@ -239,6 +239,42 @@ export interface LimitStatus {
   exceeded: boolean;
 }
 
+/**
+ * A command quota: how many commands of one type a user may run per calendar period, before the
+ * user's tier scales it (default 1x, premium 10x, enterprise unlimited). A rule is keyed by
+ * (user_id, command_type). For a user and command type the rule that applies is the first of:
+ * the user's rule for the type, the user's "*" rule, the type's default (user_id "*"), the "*"
+ * rule of user "*". No rule applies: unlimited.
+ */
+export interface CommandQuotaRule {
+  /**
+   * The user this rule applies to, 1 to 256 bytes; "*" (the default when empty) makes it every
+   * user's: the default for the command type.
+   */
+  userId: string;
+  /**
+   * The command type, 1 to 64 bytes of [A-Za-z0-9_.:-]; "*" applies to any command type without
+   * a rule of its own. Required.
+   */
+  commandType: string;
+  /** Commands per day, 0 and above (0 admits none). Default unset: unlimited in that period. */
+  daily?: number | undefined;
+  /** Commands per ISO week, 0 and above (0 admits none). Default unset: unlimited in that period. */
+  weekly?: number | undefined;
+  /**
+   * Commands per calendar month, 0 and above (0 admits none). Default unset: unlimited in that
+   * period.
+   */
+  monthly?: number | undefined;
+  /** Estimated CPU use of one command, in percent of one core, 0-102400. Default 0 (not known). */
+  cpuEstimatePercent: number;
+  /**
+   * Estimated peak resident memory of one command, in bytes, at most 2^53-1. Default 0 (not
+   * known).
+   */
+  memoryEstimateBytes: number;
+}
+
 function createBaseRateLimitRule(): RateLimitRule {
   return {
     name: '',
@@ -703,6 +739,201 @@ export const LimitStatus: MessageFns<LimitStatus> = {
     return message;
   },
 };
+
+function createBaseCommandQuotaRule(): CommandQuotaRule {
+  return {
+    userId: '',
+    commandType: '',
+    daily: undefined,
+    weekly: undefined,
+    monthly: undefined,
+    cpuEstimatePercent: 0,
+    memoryEstimateBytes: 0,
+  };
+}
+
+export const CommandQuotaRule: MessageFns<CommandQuotaRule> = {
+  encode(message: CommandQuotaRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.commandType !== '') {
+      writer.uint32(18).string(message.commandType);
+    }
+    if (message.daily !== undefined) {
+      writer.uint32(24).int64(message.daily);
+    }
+    if (message.weekly !== undefined) {
+      writer.uint32(32).int64(message.weekly);
+    }
+    if (message.monthly !== undefined) {
+      writer.uint32(40).int64(message.monthly);
+    }
+    if (message.cpuEstimatePercent !== 0) {
+      writer.uint32(49).double(message.cpuEstimatePercent);
+    }
+    if (message.memoryEstimateBytes !== 0) {
+      writer.uint32(56).uint64(message.memoryEstimateBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandQuotaRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandQuotaRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commandType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.daily = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.weekly = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.monthly = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.cpuEstimatePercent = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.memoryEstimateBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommandQuotaRule {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      commandType: isSet(object.commandType)
+        ? globalThis.String(object.commandType)
+        : isSet(object.command_type)
+          ? globalThis.String(object.command_type)
+          : '',
+      daily: isSet(object.daily) ? globalThis.Number(object.daily) : undefined,
+      weekly: isSet(object.weekly) ? globalThis.Number(object.weekly) : undefined,
+      monthly: isSet(object.monthly) ? globalThis.Number(object.monthly) : undefined,
+      cpuEstimatePercent: isSet(object.cpuEstimatePercent)
+        ? globalThis.Number(object.cpuEstimatePercent)
+        : isSet(object.cpu_estimate_percent)
+          ? globalThis.Number(object.cpu_estimate_percent)
+          : 0,
+      memoryEstimateBytes: isSet(object.memoryEstimateBytes)
+        ? globalThis.Number(object.memoryEstimateBytes)
+        : isSet(object.memory_estimate_bytes)
+          ? globalThis.Number(object.memory_estimate_bytes)
+          : 0,
+    };
+  },
+
+  toJSON(message: CommandQuotaRule): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.commandType !== '') {
+      obj.commandType = message.commandType;
+    }
+    if (message.daily !== undefined) {
+      obj.daily = Math.round(message.daily);
+    }
+    if (message.weekly !== undefined) {
+      obj.weekly = Math.round(message.weekly);
+    }
+    if (message.monthly !== undefined) {
+      obj.monthly = Math.round(message.monthly);
+    }
+    if (message.cpuEstimatePercent !== 0) {
+      obj.cpuEstimatePercent = floatToJson(message.cpuEstimatePercent);
+    }
+    if (message.memoryEstimateBytes !== 0) {
+      obj.memoryEstimateBytes = Math.round(message.memoryEstimateBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CommandQuotaRule>, I>>(base?: I): CommandQuotaRule {
+    return CommandQuotaRule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CommandQuotaRule>, I>>(object: I): CommandQuotaRule {
+    const message = createBaseCommandQuotaRule();
+    message.userId = object.userId ?? '';
+    message.commandType = object.commandType ?? '';
+    message.daily = object.daily ?? undefined;
+    message.weekly = object.weekly ?? undefined;
+    message.monthly = object.monthly ?? undefined;
+    message.cpuEstimatePercent = object.cpuEstimatePercent ?? 0;
+    message.memoryEstimateBytes = object.memoryEstimateBytes ?? 0;
+    return message;
+  },
+};
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === 'number' && !globalThis.Number.isFinite(value)
+    ? globalThis.String(value)
+    : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
