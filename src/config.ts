@@ -27,6 +27,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** IANA time zone that calendar periods (day, week, month) are aligned in. */
   readonly timezone: string;
+  /** An admitted command's reservation expires (and stays counted) after this, in seconds. */
+  readonly reservationTtlS: number;
   /** Host load sampling interval, in milliseconds. */
   readonly loadIntervalMs: number;
   /** Name this replica's own load samples are reported under. */
@@ -237,6 +239,17 @@ export const VARIABLES: readonly Variable[] = [
     schema: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Paris'),
   },
   {
+    name: 'QUOTA_RESERVATION_TTL_S',
+    default: '3600',
+    description:
+      'seconds after which an admitted command never recorded expires (its units stay counted)',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600),
+  },
+  {
     name: 'QUOTA_LOAD_INTERVAL_MS',
     default: '1000',
     description: 'host load sampling interval, ms',
@@ -397,6 +410,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: get<'enabled' | 'disabled'>('QUOTA_AUTH'),
     adminToken: get<string | undefined>('QUOTA_ADMIN_TOKEN'),
     timezone: get<string>('QUOTA_TIMEZONE'),
+    reservationTtlS: get<number>('QUOTA_RESERVATION_TTL_S'),
     loadIntervalMs: get<number>('QUOTA_LOAD_INTERVAL_MS'),
     hostName: get<string | undefined>('QUOTA_HOST_NAME') ?? hostname(),
     loadHistoryDays: get<number>('QUOTA_LOAD_HISTORY_DAYS'),

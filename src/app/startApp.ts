@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import type { Config } from '../config.js';
-import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
 import { GrpcServer } from '../grpc/GrpcServer.js';
 import { logCalls } from '../grpc/logCalls.js';
 import { loadServerCredentials, tlsMode } from '../grpc/serverCredentials.js';
@@ -15,6 +14,7 @@ import { wireAuth } from './wireAuth.js';
 import { wireDatabase } from './wireDatabase.js';
 import { wireLimits } from './wireLimits.js';
 import { wireLoad } from './wireLoad.js';
+import { wireQuotas } from './wireQuotas.js';
 
 /** The composition root: assembles the capabilities that the wire* files build. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -39,17 +39,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const { deps } = auth;
     const load = stops.own(await wireLoad(config, logger, db, feed, deps));
     const limits = stops.own(await wireLimits(config, logger, db, feed, load.hub, deps));
-    const capabilities = [database, auth, load, limits];
+    const quotas = stops.own(await wireQuotas(config, logger, db, feed, load.hub, deps));
+    const capabilities = [database, auth, load, limits, quotas];
 
     const server = new GrpcServer({
       logger,
       limits: config.server,
-      quota: {
-        ...limits.handlers.quota,
-        ...load.handlers.quota,
-        ...commandQuotaHandlers(deps),
+      quota: { ...limits.handlers.quota, ...load.handlers.quota, ...quotas.handlers.quota },
+      admin: {
+        ...limits.handlers.admin,
+        ...load.handlers.admin,
+        ...auth.handlers.admin,
+        ...quotas.handlers.admin,
       },
-      admin: { ...limits.handlers.admin, ...load.handlers.admin, ...auth.handlers.admin },
       onShutdown: () => shutdown.abort(),
     });
     const health = followHealth(

@@ -132,16 +132,19 @@ export class CommandQuotaService {
    */
   async status(requestUserId: string): Promise<QuotaStatus> {
     const userId = validateUserId(requestUserId);
+    const index = this.rules.value;
+    const tiers = this.tiers.value;
+    // Without rules or tiers, limits would read as unlimited: not an answer to give.
+    if (!index || !tiers) throw new StoreUnavailableError('command quota rules not loaded yet');
     const [current, recent] = await Promise.all([
       this.store.usage(userId, this.options.timezone),
       this.store.recent(userId),
     ]);
-    const index = this.rules.value;
-    const tier = TIERS[this.tiers.value?.get(userId) ?? 'default'];
+    const tier = TIERS[tiers.get(userId) ?? 'default'];
     const used = new Map(current.commands.map((c) => [c.commandType, c.periods]));
-    const types = new Set([...(index?.typesFor(userId) ?? []), ...used.keys()]);
+    const types = new Set([...index.typesFor(userId), ...used.keys()]);
     const commands: CommandQuotaStatus[] = [...types].sort().map((commandType) => {
-      const limits = scaled(index?.ruleFor(userId, commandType)?.limits, tier);
+      const limits = scaled(index.ruleFor(userId, commandType)?.limits, tier);
       const counts = used.get(commandType);
       return {
         commandType,

@@ -1,26 +1,20 @@
-import pg from 'pg';
-import { RejectedInputError, StoreUnavailableError } from '../errors.js';
 import type { LimitStore } from '../limits/ports.js';
 import type { CounterDecision, CounterRequest } from '../limits/types.js';
 import type { Database } from './Database.js';
-import { DecisionBatcher, DecisionTooLateError } from './DecisionBatcher.js';
+import {
+  batchError,
+  budgetAtSend,
+  compare,
+  itemError,
+  mayBeAnItems,
+  requireTimeLeft,
+} from './batchStatement.js';
+import { DecisionBatcher } from './DecisionBatcher.js';
 
 // p_now NULL: the decision's time is the database clock, the one every replica shares.
 const DECIDE = `SELECT quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
   $6::text[], $7::text[], $8::boolean[], $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text,
   $14::int, p_now => NULL) AS d`;
-
-/** SQLSTATEs of a decision that did not get done in time: the deadline, a lock wait past it. */
-const TOO_LATE = new Set(['57014', '55P03']);
-/** Read-only transaction, insufficient resources, operator intervention (shutdown, crash). */
-const CANNOT_DECIDE = /^(25006|53|57P)/;
-
-/**
- * SQLSTATE classes (and codes) that no value of one decision can cause: the connection, the
- * server's state (read only, shutting down), the schema, the server itself. A batch refused with
- * one of these is not decided again in parts: every part would be refused the same way.
- */
-const NOT_FROM_AN_ITEM = /^(08|25|28|3D|3F|42|55|57|58|F0|XX)|^53300$/;
 
 /** The jsonb that quota_decide returns for one decision. */
 export interface DecisionJson {
@@ -100,12 +94,8 @@ export class PgLimitStore implements LimitStore {
       idempotencyKey: (c) => c.idempotencyKey,
       sharedKeys: (c) => c.counters.map(counterId),
       decide: (batch, deadline) => this.decide(batch, deadline),
-      isolate: (err) => !NOT_FROM_AN_ITEM.test(sqlState(err) ?? ''),
-      itemError: (err) =>
-        // Class 22, data exception: a value PostgreSQL cannot take, so the caller's input.
-        err instanceof pg.DatabaseError && sqlState(err)?.startsWith('22')
-          ? new RejectedInputError(err.message, { cause: err })
-          : err,
+      isolate: mayBeAnItems,
+      itemError,
     });
   }
 
@@ -156,10 +146,7 @@ export class PgLimitStore implements LimitStore {
         shadow.push(c.shadow);
       }
     }
-    // Less than the database's 1 ms resolution left: not worth a round trip.
-    if (deadline - performance.now() < 1) {
-      throw new DecisionTooLateError('no time left to decide before the caller gives up');
-    }
+    requireTimeLeft(deadline);
     const result = await this.db
       .query<{ d: DecisionJson[] }>(
         DECIDE,
@@ -182,7 +169,7 @@ export class PgLimitStore implements LimitStore {
         { name: 'quota_decide', fast: true },
       )
       .catch((err: unknown) => {
-        throw tooLate(err) ?? cannotDecide(err) ?? err;
+        throw batchError(err);
       });
     return result.rows[0]!.d.map((d) => ({
       allowed: d.allowed,
@@ -201,51 +188,7 @@ export class PgLimitStore implements LimitStore {
   }
 }
 
-/**
- * The time left to the deadline, in whole ms, read when pg writes the query to its connection
- * (pg calls a parameter's toPostgres() then): the database counts its budget from the moment it
- * starts, so a wait for a pooled connection must come off the budget, not be granted again.
- */
-function budgetAtSend(deadline: number): { toPostgres(): string } {
-  return { toPostgres: () => String(Math.max(0, Math.floor(deadline - performance.now()))) };
-}
-
-/**
- * A database that could not decide before the deadline counted nothing: the batch's callers
- * with time left are decided again; the others get the failure mode if it answered nothing else
- * while they waited (too slow to answer, like no answer at all), and are shed if it did.
- */
-function tooLate(err: unknown): StoreUnavailableError | undefined {
-  const code = sqlState(err);
-  if (code === undefined || !TOO_LATE.has(code)) return undefined;
-  return new DecisionTooLateError(`decision not made in time: ${(err as Error).message}`, {
-    cause: err,
-  });
-}
-
-/**
- * A server that answers but cannot decide at all (a read-only standby after a failover, out of
- * resources, shutting down) is the failure mode's case, like one that does not answer: no
- * decision can be made there, whoever asks.
- */
-function cannotDecide(err: unknown): StoreUnavailableError | undefined {
-  const code = sqlState(err);
-  if (code === undefined || !CANNOT_DECIDE.test(code)) return undefined;
-  return new StoreUnavailableError(`database cannot decide: ${(err as Error).message}`, {
-    cause: err,
-  });
-}
-
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** A counter's identity: rule names are stored in PostgreSQL, so none holds the NUL between. */
 function counterId(c: { rule: string; key: string }): string {
   return `${c.rule}\u0000${c.key}`;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,0 +1,70 @@
+import type { Config } from '../config.js';
+import { FollowedCache } from '../core/FollowedCache.js';
+import type { ChangeFeed, ThrottleSource } from '../core/ports.js';
+import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
+import type { HandlerDeps } from '../grpc/HandlerDeps.js';
+import { expiredReservationsJob } from '../jobs/expiredReservationsJob.js';
+import type { Logger } from '../log.js';
+import { CommandQuotaService } from '../quotas/CommandQuotaService.js';
+import { CommandRuleIndex } from '../quotas/CommandRuleIndex.js';
+import { QuotaAdmin } from '../quotas/QuotaAdmin.js';
+import type { Database } from '../store/Database.js';
+import { PgCommandQuotaStore } from '../store/PgCommandQuotaStore.js';
+import { PgCommandRuleStore } from '../store/PgCommandRuleStore.js';
+import { PgQuotaMaintenance } from '../store/PgQuotaMaintenance.js';
+import { PgTierStore } from '../store/PgTierStore.js';
+import { wire } from './Capability.js';
+
+/** Time a RecordExecution has to be stored durably before it is answered UNAVAILABLE, in ms. */
+const RECORD_TIMEOUT_MS = 2000;
+
+/**
+ * Command quotas: the rule and tier caches every replica keeps current, CheckCommandQuota,
+ * RecordExecution and GetQuotaStatus, the rule and tier admin methods, and the expiry of old
+ * reservations. Health needs rules and tiers loaded: without them there is nothing to decide by.
+ */
+export function wireQuotas(
+  config: Config,
+  logger: Logger,
+  db: Database,
+  feed: ChangeFeed,
+  throttle: ThrottleSource,
+  deps: HandlerDeps,
+) {
+  return wire(logger, async (stops) => {
+    const ruleStore = new PgCommandRuleStore(db);
+    const tierStore = new PgTierStore(db);
+    const rules = new FollowedCache(
+      'command quota rules',
+      async () => new CommandRuleIndex(await ruleStore.list()),
+      logger,
+    );
+    const tiers = new FollowedCache('user tiers', () => tierStore.list(), logger);
+    // A database not migrated yet fails the first load: retried in the background meanwhile.
+    await rules.start(feed, 'command_quota_rules');
+    stops.push(() => rules.stop());
+    await tiers.start(feed, 'user_tiers');
+    stops.push(() => tiers.stop());
+    // Rules and tiers may have changed while the database was away.
+    db.on('up', () => {
+      void rules.reload();
+      void tiers.reload();
+    });
+
+    const store = new PgCommandQuotaStore(db, {
+      timeoutMs: config.dbTimeoutMs,
+      recordTimeoutMs: Math.max(RECORD_TIMEOUT_MS, config.dbTimeoutMs),
+    });
+    const quotas = new CommandQuotaService(rules, tiers, store, throttle, {
+      failureMode: config.failureMode,
+      timezone: config.timezone,
+      reservationTtlS: config.reservationTtlS,
+    });
+    const admin = new QuotaAdmin(ruleStore, tierStore, rules, tiers);
+    return {
+      handlers: commandQuotaHandlers({ quotas, admin }, deps),
+      health: [{ name: 'command quota rules', ready: () => rules.ready && tiers.ready }],
+      jobs: [expiredReservationsJob(new PgQuotaMaintenance(db), logger)],
+    };
+  });
+}

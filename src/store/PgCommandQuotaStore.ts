@@ -1,0 +1,305 @@
+import { randomUUID } from 'node:crypto';
+import { NotFoundError, PreconditionError } from '../errors.js';
+import type {
+  CommandQuotaStore,
+  CommandUsage,
+  ExecutionRecord,
+  PeriodCount,
+  QuotaDecision,
+  QuotaDecisionRequest,
+} from '../quotas/ports.js';
+import { QUOTA_PERIODS, REFUNDED_STATUSES, type QuotaPeriod } from '../quotas/types.js';
+import type { ExecutionSummary } from '../quotas/types.js';
+import {
+  batchError,
+  budgetAtSend,
+  compare,
+  itemError,
+  mayBeAnItems,
+  requireTimeLeft,
+} from './batchStatement.js';
+import type { Database } from './Database.js';
+import { DecisionBatcher } from './DecisionBatcher.js';
+
+const DECIDE = `SELECT command_quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[],
+  $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::uuid[], $10::text, $11::int, $12::int,
+  $13::timestamptz) AS d`;
+
+const RECORD = `SELECT command_record_executions($1::text[], $2::text[], $3::int[], $4::uuid[],
+  $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::float8[], $10::bigint[], $11::int[],
+  $12::text[], $13::boolean[], $14::text, $15::int, $16::timestamptz) AS r`;
+
+/** Usage in the current periods: a stored period older than the current one counts 0. */
+const USAGE = `SELECT u.command_type,
+    CASE WHEN u.day_start >= b.day_start THEN u.day_used ELSE 0 END AS day_used,
+    CASE WHEN u.week_start >= b.week_start THEN u.week_used ELSE 0 END AS week_used,
+    CASE WHEN u.month_start >= b.month_start THEN u.month_used ELSE 0 END AS month_used
+  FROM command_usage u, b
+  WHERE u.user_id = $1 AND u.month_start >= b.month_start`;
+
+const BOUNDS = `WITH b AS (SELECT * FROM command_quota_bounds($2::text, coalesce($3::timestamptz, now())))`;
+
+const RECENT = `SELECT command_type, count(*)::bigint AS executions,
+    count(*) FILTER (WHERE exit_code <> 0 OR status <> 'completed')::bigint AS failures,
+    coalesce(avg(duration_ms), 0) AS average_duration_ms,
+    coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms), 0) AS p95_duration_ms,
+    coalesce(avg(cpu_percent), 0) AS average_cpu_percent,
+    coalesce(max(memory_bytes), 0)::bigint AS max_memory_bytes
+  FROM command_executions
+  WHERE user_id = $1 AND recorded_at > coalesce($2::timestamptz, now()) - interval '24 hours'
+    AND recorded_at <= coalesce($2::timestamptz, now())
+  GROUP BY GROUPING SETS ((command_type), ())`;
+
+/** The jsonb that command_quota_decide returns for one decision. */
+interface DecisionJson {
+  allowed: boolean;
+  exhausted: QuotaPeriod[];
+  used: [number, number, number];
+  resets_ms: [number, number, number];
+  reservation_id: string | null;
+}
+
+/** The jsonb that command_record_executions returns for one execution. */
+type RecordJson =
+  | { execution_id: string; error?: undefined }
+  | { error: 'not_found' | 'mismatch' | 'settled'; message: string };
+
+interface Decision extends QuotaDecisionRequest {
+  /** Drawn before the batch: the reservation id, if the decision admits. */
+  readonly reservationId: string;
+}
+
+export interface PgCommandQuotaStoreOptions {
+  /** Time within which a caller has its decision, queueing and the failure mode included, in ms. */
+  readonly timeoutMs: number;
+  /** Time within which an execution is stored or refused as unavailable, in ms. */
+  readonly recordTimeoutMs: number;
+  /**
+   * The time decisions, records and reads are made at. Unset: the database clock (what the
+   * service uses); tests set it to prove roll-over without waiting.
+   */
+  readonly now?: () => Date;
+}
+
+/**
+ * Command quota decisions and executions by the stored functions command_quota_decide and
+ * command_record_executions, each batched by a {@link DecisionBatcher}: concurrent calls share a
+ * round trip, one lock per usage row and one durable commit, which is what lets one busy user
+ * go past one commit per command. Decisions on one user and command type share their one row.
+ */
+export class PgCommandQuotaStore implements CommandQuotaStore {
+  private readonly decisions: DecisionBatcher<Decision, DecisionJson>;
+  private readonly records: DecisionBatcher<ExecutionRecord, RecordJson>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: PgCommandQuotaStoreOptions,
+  ) {
+    const batching = (answerWithinMs: number) => ({
+      // As PgLimitStore: a tenth of the time is kept for the answer's way back.
+      answerWithinMs: Math.round(answerWithinMs * 0.9),
+      marginMs: Math.max(1, Math.round(answerWithinMs * 0.1)),
+      overflowAt: 256,
+      maxBatch: 256,
+      maxItems: 1024,
+      isolate: mayBeAnItems,
+      itemError,
+    });
+    this.decisions = new DecisionBatcher({
+      ...batching(options.timeoutMs),
+      batchKey: (d) => `${d.timezone}\u0000${d.reservationTtlS}`,
+      idempotencyKey: (d) => d.idempotencyKey,
+      sharedKeys: (d) => [usageId(d)],
+      decide: (batch, deadline) => this.decideBatch(batch, deadline),
+    });
+    this.records = new DecisionBatcher({
+      ...batching(options.recordTimeoutMs),
+      batchKey: (r) => r.timezone,
+      idempotencyKey: (r) => r.idempotencyKey,
+      sharedKeys: (r) => [usageId(r)],
+      decide: (batch, deadline) => this.recordBatch(batch, deadline),
+    });
+  }
+
+  async decide(request: QuotaDecisionRequest): Promise<QuotaDecision> {
+    const d = await this.decisions.submit({ ...request, reservationId: randomUUID() });
+    return {
+      allowed: d.allowed,
+      exhausted: d.exhausted,
+      periods: QUOTA_PERIODS.map((period, i) => ({
+        period,
+        used: Number(d.used[i]),
+        resetsAt: new Date(Number(d.resets_ms[i])),
+      })),
+      reservationId: d.reservation_id,
+    };
+  }
+
+  async record(execution: ExecutionRecord): Promise<{ executionId: string }> {
+    const r = await this.records.submit(execution);
+    if (r.error === 'not_found') throw new NotFoundError('reservation', execution.reservationId!);
+    if (r.error) throw new PreconditionError(r.message);
+    return { executionId: r.execution_id };
+  }
+
+  async usage(
+    userId: string,
+    timezone: string,
+  ): Promise<{ bounds: readonly PeriodCount[]; commands: readonly CommandUsage[] }> {
+    const now = this.options.now?.() ?? null;
+    const [bounds, usage] = await Promise.all([
+      this.db.query<{ day_end: Date; week_end: Date; month_end: Date }>(
+        `SELECT day_end, week_end, month_end FROM command_quota_bounds($1::text, coalesce($2::timestamptz, now()))`,
+        [timezone, now],
+      ),
+      this.db.query<{
+        command_type: string;
+        day_used: string;
+        week_used: string;
+        month_used: string;
+      }>(`${BOUNDS} ${USAGE}`, [userId, timezone, now]),
+    ]);
+    const b = bounds.rows[0]!;
+    const resets = [b.day_end, b.week_end, b.month_end];
+    return {
+      bounds: QUOTA_PERIODS.map((period, i) => ({ period, used: 0, resetsAt: resets[i]! })),
+      commands: usage.rows.map((row) => ({
+        commandType: row.command_type,
+        periods: QUOTA_PERIODS.map((period, i) => ({
+          period,
+          used: Number([row.day_used, row.week_used, row.month_used][i]),
+          resetsAt: resets[i]!,
+        })),
+      })),
+    };
+  }
+
+  async recent(userId: string): Promise<{
+    readonly total: ExecutionSummary;
+    readonly byCommandType: ReadonlyMap<string, ExecutionSummary>;
+  }> {
+    const result = await this.db.query<{
+      command_type: string | null;
+      executions: string;
+      failures: string;
+      average_duration_ms: number;
+      p95_duration_ms: number;
+      average_cpu_percent: number;
+      max_memory_bytes: string;
+    }>(RECENT, [userId, this.options.now?.() ?? null]);
+    const byCommandType = new Map<string, ExecutionSummary>();
+    let total: ExecutionSummary = {
+      count: 0,
+      failures: 0,
+      averageDurationMs: 0,
+      p95DurationMs: 0,
+      averageCpuPercent: 0,
+      maxMemoryBytes: 0,
+    };
+    for (const row of result.rows) {
+      const summary: ExecutionSummary = {
+        count: Number(row.executions),
+        failures: Number(row.failures),
+        averageDurationMs: row.average_duration_ms,
+        p95DurationMs: row.p95_duration_ms,
+        averageCpuPercent: row.average_cpu_percent,
+        maxMemoryBytes: Number(row.max_memory_bytes),
+      };
+      if (row.command_type === null) total = summary;
+      else byCommandType.set(row.command_type, summary);
+    }
+    return { total, byCommandType };
+  }
+
+  private async decideBatch(batch: readonly Decision[], deadline: number): Promise<DecisionJson[]> {
+    const pairs = usagePairs(batch);
+    requireTimeLeft(deadline);
+    const first = batch[0]!;
+    const result = await this.db
+      .query<{ d: DecisionJson[] }>(
+        DECIDE,
+        [
+          pairs.users,
+          pairs.types,
+          pairs.counter,
+          batch.map((d) => d.cost),
+          batch.map((d) => d.limits.daily),
+          batch.map((d) => d.limits.weekly),
+          batch.map((d) => d.limits.monthly),
+          batch.map((d) => d.idempotencyKey),
+          batch.map((d) => d.reservationId),
+          first.timezone,
+          first.reservationTtlS,
+          budgetAtSend(deadline),
+          this.options.now?.() ?? null,
+        ],
+        { name: 'command_quota_decide', fast: true },
+      )
+      .catch((err: unknown) => {
+        throw batchError(err);
+      });
+    return result.rows[0]!.d;
+  }
+
+  private async recordBatch(
+    batch: readonly ExecutionRecord[],
+    deadline: number,
+  ): Promise<RecordJson[]> {
+    const pairs = usagePairs(batch);
+    requireTimeLeft(deadline);
+    const result = await this.db
+      .query<{ r: RecordJson[] }>(
+        RECORD,
+        [
+          pairs.users,
+          pairs.types,
+          pairs.counter,
+          batch.map((r) => r.reservationId),
+          batch.map((r) => r.idempotencyKey),
+          batch.map((r) => r.host),
+          batch.map((r) => r.startedAt),
+          batch.map((r) => r.durationMs),
+          batch.map((r) => r.cpuPercent),
+          batch.map((r) => r.memoryBytes),
+          batch.map((r) => r.exitCode),
+          batch.map((r) => r.status),
+          batch.map((r) => REFUNDED_STATUSES.has(r.status)),
+          batch[0]!.timezone,
+          budgetAtSend(deadline),
+          this.options.now?.() ?? null,
+        ],
+        { name: 'command_record_executions', fast: true },
+      )
+      .catch((err: unknown) => {
+        throw batchError(err);
+      });
+    return result.rows[0]!.r;
+  }
+}
+
+/**
+ * The distinct (user, command type) pairs of a batch in lock order (byte order, the same on
+ * every replica), and each item's index (from 1) into them.
+ */
+function usagePairs(batch: readonly { userId: string; commandType: string }[]): {
+  users: string[];
+  types: string[];
+  counter: number[];
+} {
+  const distinct = new Map<string, { userId: string; commandType: string }>();
+  for (const item of batch) distinct.set(usageId(item), item);
+  const sorted = [...distinct.values()].sort(
+    (a, b) => compare(a.userId, b.userId) || compare(a.commandType, b.commandType),
+  );
+  const index = new Map(sorted.map((p, i) => [usageId(p), i + 1]));
+  return {
+    users: sorted.map((p) => p.userId),
+    types: sorted.map((p) => p.commandType),
+    counter: batch.map((item) => index.get(usageId(item))!),
+  };
+}
+
+/** A usage row's identity: PostgreSQL text never holds the NUL between. */
+function usageId(item: { userId: string; commandType: string }): string {
+  return `${item.userId}\u0000${item.commandType}`;
+}
