@@ -2,8 +2,7 @@ import type { Logger } from '../log.js';
 import type { ChangeFeed } from '../core/ports.js';
 import type { RuleStore } from './ports.js';
 import type { CheckLimitInput, RateLimitRule, Scope } from './types.js';
-import { coalesced } from '../core/coalesced.js';
-import { followChanges } from '../core/followChanges.js';
+import { FollowedCache } from '../core/FollowedCache.js';
 
 interface ScopeIndex {
   readonly defaults: RateLimitRule[];
@@ -23,10 +22,7 @@ const FIELD: Record<Scope, keyof CheckLimitInput> = {
  * reconnects, and every `refreshMs` as a safety net. A failed reload keeps the last good copy.
  */
 export class RuleCache {
-  private index = new Map<Scope, ScopeIndex>();
-  private loaded = false;
-  private retry: NodeJS.Timeout | undefined;
-  private unfollow: () => void = () => undefined;
+  private readonly cache: FollowedCache<Map<Scope, ScopeIndex>>;
   /** Exact-match rules left out of the index, by name and match: each is warned of once. */
   private unusable = new Set<string>();
 
@@ -35,46 +31,37 @@ export class RuleCache {
    * one), and throws for a match that can apply to no call: such a rule is left out.
    */
   constructor(
-    private readonly store: RuleStore,
+    store: RuleStore,
     private readonly logger: Logger,
-    private readonly refreshMs = 30_000,
+    refreshMs = 30_000,
     private readonly matchKey: (rule: RateLimitRule) => string = (rule) => rule.match,
-  ) {}
-
-  /** Loads the rules and follows `feed`. */
-  async start(feed: ChangeFeed): Promise<void> {
-    this.unfollow = await followChanges(
-      feed,
-      'rate_limit_rules',
-      () => this.reload(),
-      this.refreshMs,
+  ) {
+    this.cache = new FollowedCache(
+      'rate-limit rules',
+      async () => this.buildIndex(await store.list()),
+      logger,
+      refreshMs,
     );
   }
 
+  /** Loads the rules and follows `feed`. */
+  start(feed: ChangeFeed): Promise<void> {
+    return this.cache.start(feed, 'rate_limit_rules');
+  }
+
   stop(): void {
-    this.unfollow();
-    clearTimeout(this.retry);
+    this.cache.stop();
   }
 
   /** Whether rules have been loaded at least once. */
   get ready(): boolean {
-    return this.loaded;
+    return this.cache.ready;
   }
 
   /** Reloads now; concurrent calls coalesce into at most one more load. */
-  readonly reload: () => Promise<void> = coalesced(async () => {
-    try {
-      this.index = this.buildIndex(await this.store.list());
-      this.loaded = true;
-    } catch (err) {
-      // Keep serving the last rules, and try again soon rather than at the next safety poll:
-      // a change announced while the store failed must not wait 30 s.
-      this.logger.warn({ err }, 'rule reload failed; keeping the last rules, retrying in 1 s');
-      clearTimeout(this.retry);
-      this.retry = setTimeout(() => void this.reload(), 1000);
-      this.retry.unref();
-    }
-  });
+  reload(): Promise<void> {
+    return this.cache.reload();
+  }
 
   /**
    * The rules that apply to a call, with the identifier each keys on: per scope whose identifier
@@ -83,7 +70,7 @@ export class RuleCache {
    */
   match(input: CheckLimitInput): { rule: RateLimitRule; key: string }[] {
     const out: { rule: RateLimitRule; key: string }[] = [];
-    for (const [scope, idx] of this.index) {
+    for (const [scope, idx] of this.cache.value ?? []) {
       const key = input[FIELD[scope]] as string;
       if (!key) continue;
       const rules = idx.exact.get(key) ?? idx.defaults;
