@@ -371,6 +371,7 @@ DECLARE
   s_week bigint[] := s_day;
   s_month bigint[] := s_day;
   touched boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
+  needs boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
   x_ids uuid[] := '{}';
   x_items int[] := '{}';
   settled_ids uuid[] := '{}';
@@ -394,8 +395,14 @@ BEGIN
   PERFORM 1 FROM command_reservations cr
    WHERE cr.id IN (SELECT r FROM unnest(e_reservation) r WHERE r IS NOT NULL)
    ORDER BY cr.id FOR UPDATE;
+  -- Only rows an item may change: a count (no reservation) or a refund. A completed execution
+  -- of a reservation leaves usage as it is, and so never waits for a decision on its row.
+  FOR e IN 1..ne LOOP
+    IF (e_reservation[e] IS NULL) <> e_refund[e] THEN needs[e_counter[e]] := true; END IF;
+  END LOOP;
   -- Existing usage rows only: an item answered with an error must not create one.
   FOR ci IN 1..nc LOOP
+    CONTINUE WHEN NOT needs[ci];
     SELECT * INTO u FROM command_usage cu
      WHERE cu.user_id = c_users[ci] AND cu.command_type = c_types[ci] FOR UPDATE;
     IF FOUND THEN
