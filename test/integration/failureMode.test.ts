@@ -116,4 +116,58 @@ describe('a database that stops answering', () => {
     expect(normal).toBe(true);
     expect(performance.now() - thawed).toBeLessThan(5000);
   });
+  it('gives CheckCommandQuota the failure mode within the timeout too, and never acknowledges an execution it did not store', async () => {
+    const cmd = (userId: string) => ({
+      userId,
+      commandType: 'shell',
+      host: '',
+      requestId: '',
+      cost: 0,
+    });
+    for (const s of [open, closed]) {
+      const warm = await s.client.quota.checkCommandQuota(cmd('x'));
+      expect(warm).toMatchObject({ allowed: true, degraded: false });
+    }
+    signalCluster('SIGSTOP');
+    let recorded: unknown;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const [[a, aMs], [b, bMs]] = await Promise.all([
+          timed(() => open.client.quota.checkCommandQuota(cmd(`frozen-${i}`))),
+          timed(() => closed.client.quota.checkCommandQuota(cmd(`frozen-${i}`))),
+        ]);
+        expect(a).toMatchObject({ allowed: true, degraded: true, reservationId: '' });
+        expect(b).toMatchObject({ allowed: false, degraded: true, reason: 'QUOTA_UNAVAILABLE' });
+        expect(aMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+        expect(bMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+      }
+      recorded = await open.client.quota
+        .recordExecution({
+          reservationId: '',
+          requestId: 'frozen-record',
+          userId: 'frozen-0',
+          commandType: 'shell',
+          host: '',
+          startedAt: undefined,
+          duration: undefined,
+          cpuPercent: 0,
+          memoryBytes: 0,
+          exitCode: 0,
+          status: '',
+        })
+        .catch((err: { code?: number }) => err.code);
+    } finally {
+      signalCluster('SIGCONT');
+    }
+    // Not stored while the database was frozen: never acknowledged, UNAVAILABLE to be retried.
+    expect(recorded).toBe(14);
+    const thawed = performance.now();
+    let normal = false;
+    while (!normal && performance.now() - thawed < 5000) {
+      const a = await open.client.quota.checkCommandQuota(cmd('after'));
+      normal = a.allowed && !a.degraded && a.reservationId !== '';
+      if (!normal) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(normal).toBe(true);
+  });
 });
