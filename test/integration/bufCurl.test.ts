@@ -195,6 +195,60 @@ describe('buf curl through server reflection alone', () => {
     expect(mine!['resetAfter']).toMatch(/^\d+(\.\d+)?s$/);
   });
 
+  it("runs the executor's flow as the README shows it: rule, load, check, record, status", async () => {
+    await curlJson('quota.v1.AdminService/UpsertCommandQuotaRule', {
+      rule: { userId: 'bob', commandType: 'shell', daily: 3, weekly: 10, monthly: 30 },
+    });
+    const load = await curlJson('quota.v1.QuotaService/ReportLoad', {
+      host: 'exec-7',
+      cpuPercent: 85,
+      memoryPercent: 41.2,
+      diskPercent: 37,
+    });
+    expect(load).toEqual({ throttleFactor: 0.6 });
+    const check = await curlJson('quota.v1.QuotaService/CheckCommandQuota', {
+      userId: 'bob',
+      commandType: 'shell',
+      host: 'exec-7',
+      requestId: 'job-42',
+    });
+    expect(check).toMatchObject({ allowed: true, tier: 'default', delay: '0.400s' });
+    expect(check['periods']).toEqual([
+      expect.objectContaining({ period: 'PERIOD_DAILY', limit: '3', used: '1', remaining: '2' }),
+      expect.objectContaining({ period: 'PERIOD_WEEKLY', limit: '10', used: '1' }),
+      expect.objectContaining({ period: 'PERIOD_MONTHLY', limit: '30', used: '1' }),
+    ]);
+    const recorded = await curlJson('quota.v1.QuotaService/RecordExecution', {
+      reservationId: check['reservationId'],
+      requestId: 'job-42-done',
+      userId: 'bob',
+      commandType: 'shell',
+      host: 'exec-7',
+      duration: '2.300s',
+      cpuPercent: 12.5,
+      memoryBytes: '52428800',
+      exitCode: 0,
+      status: 'completed',
+    });
+    expect(recorded['executionId']).toMatch(/^[0-9a-f-]{36}$/);
+    const status = await curlJson('quota.v1.QuotaService/GetQuotaStatus', { userId: 'bob' });
+    const shell = (status['commands'] as Record<string, unknown>[]).find(
+      (c) => c['commandType'] === 'shell',
+    );
+    expect(shell!['recent']).toMatchObject({
+      count: '1',
+      averageDuration: '2.300s',
+      p95Duration: '2.300s',
+      averageCpuPercent: 12.5,
+      maxMemoryBytes: '52428800',
+    });
+    const tier = await curlJson('quota.v1.AdminService/SetUserTier', {
+      userId: 'bob',
+      tier: 'premium',
+    });
+    expect(tier).toEqual({ userId: 'bob', tier: 'premium' });
+  });
+
   it('is refused UNAUTHENTICATED without the authorization header, and health is not', async () => {
     const refused = await runBuf([
       '-d',
