@@ -49,10 +49,39 @@ describe('health and reflection', () => {
     },
   );
 
-  it('answers UNIMPLEMENTED for RPCs a later release implements', async () => {
-    const err = await server.client.quota
-      .checkCommandQuota({ userId: 'u', commandType: 'shell', host: '', requestId: '', cost: 0 })
-      .catch((e: { code: number }) => e);
-    expect((err as { code: number }).code).toBe(grpc.status.UNIMPLEMENTED);
+  it('answers CheckCommandQuota with a decision, no longer UNIMPLEMENTED', async () => {
+    // Once a stub answering UNIMPLEMENTED: now a decision under the seeded default shell rule.
+    const res = await server.client.quota.checkCommandQuota({
+      userId: 'u',
+      commandType: 'shell',
+      host: '',
+      requestId: '',
+      cost: 0,
+    });
+    expect(res).toMatchObject({ allowed: true, reason: '', tier: 'default', degraded: false });
+    expect(res.reservationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.periods.map((p) => [p.limit, p.used, p.remaining])).toEqual([
+      [500, 1, 499],
+      [3000, 1, 2999],
+      [10000, 1, 9999],
+    ]);
+  });
+
+  it('answers UNIMPLEMENTED for a method no service has', async () => {
+    const client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+    try {
+      const code = await new Promise<number>((resolve) =>
+        client.makeUnaryRequest(
+          '/quota.v1.QuotaService/NoSuchMethod',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          (err) => resolve(err ? err.code : grpc.status.OK),
+        ),
+      );
+      expect(code).toBe(grpc.status.UNIMPLEMENTED);
+    } finally {
+      client.close();
+    }
   });
 });

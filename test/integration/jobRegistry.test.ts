@@ -110,6 +110,7 @@ describe('job registry', () => {
     try {
       expect(server.app.jobs().map((j) => [j.name, j.clusterWide])).toEqual([
         ['database-probe', false],
+        ['expired-reservations-cleanup', true],
         ['expired-state-cleanup', true],
         ['health', false],
         ['load-history-flush', false],
