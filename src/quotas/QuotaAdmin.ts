@@ -22,6 +22,11 @@ export class QuotaAdmin {
   async listRules(
     filter: { userId?: string; commandType?: string } = {},
   ): Promise<CommandQuotaRule[]> {
+    // Checked like any other input: a filter no rule can match is a caller's mistake to name.
+    if (filter.userId !== undefined && filter.userId !== '*') validateUserId(filter.userId);
+    if (filter.commandType !== undefined && filter.commandType !== '*') {
+      validateCommandType(filter.commandType);
+    }
     const rules = await this.rules.list();
     return rules.filter(
       (r) =>
