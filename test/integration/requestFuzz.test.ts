@@ -35,9 +35,12 @@ let raw: RawClient;
 let counts: () => Promise<RowCounts>;
 
 /** A method with bodies of its request type from `body`. */
-const calls = (body: (method: RawMethod) => fc.Arbitrary<Uint8Array>) =>
+const calls = (
+  body: (method: RawMethod) => fc.Arbitrary<Uint8Array>,
+  methods: readonly RawMethod[] = ALL_METHODS,
+) =>
   fc
-    .constantFrom(...ALL_METHODS)
+    .constantFrom(...methods)
     .chain((method) => body(method).map((bytes) => ({ method, bytes: Buffer.from(bytes) })));
 
 const describeCall = (method: RawMethod, bytes: Buffer, answer: RawAnswer) =>
@@ -107,7 +110,12 @@ describe('any request', () => {
     const seen = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(
-        calls((m) => anyBody(requestMessage(m.path))),
+        // A RevokeToken that hits the fuzzer's own token (a small id is likely) would rightly
+        // make every later call UNAUTHENTICATED and end the exploration; it is fuzzed above.
+        calls(
+          (m) => anyBody(requestMessage(m.path)),
+          ALL_METHODS.filter((m) => !m.path.endsWith('/RevokeToken')),
+        ),
         async ({ method, bytes }) => {
           const answer = await raw.call(method, bytes);
           const what = describeCall(method, bytes, answer);
