@@ -1,11 +1,41 @@
 import net from 'node:net';
 import {
+  CheckCommandQuotaRequest,
+  CheckCommandQuotaResponse,
   CheckLimitRequest,
   CheckLimitResponse,
+  RecordExecutionRequest,
+  RecordExecutionResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 
+/** A unary method the light client calls: its path and its messages' codecs. */
+export interface UnaryMethod<Req, Res> {
+  readonly path: string;
+  readonly encode: (request: Req) => Uint8Array;
+  readonly decode: (bytes: Uint8Array) => Res;
+}
+
+export const CHECK_LIMIT: UnaryMethod<CheckLimitRequest, CheckLimitResponse> = {
+  path: '/quota.v1.QuotaService/CheckLimit',
+  encode: (r) => CheckLimitRequest.encode(r).finish(),
+  decode: (b) => CheckLimitResponse.decode(b),
+};
+
+export const CHECK_COMMAND_QUOTA: UnaryMethod<CheckCommandQuotaRequest, CheckCommandQuotaResponse> =
+  {
+    path: '/quota.v1.QuotaService/CheckCommandQuota',
+    encode: (r) => CheckCommandQuotaRequest.encode(r).finish(),
+    decode: (b) => CheckCommandQuotaResponse.decode(b),
+  };
+
+export const RECORD_EXECUTION: UnaryMethod<RecordExecutionRequest, RecordExecutionResponse> = {
+  path: '/quota.v1.QuotaService/RecordExecution',
+  encode: (r) => RecordExecutionRequest.encode(r).finish(),
+  decode: (b) => RecordExecutionResponse.decode(b),
+};
+
 /**
- * A minimal gRPC unary client for CheckLimit, straight on one TCP connection with its own HTTP/2
+ * A minimal gRPC unary client for one method, straight on one TCP connection with its own HTTP/2
  * framing, for the load generator only. It shares two cores with the server and the database,
  * so what it costs is measured as the service's latency. Both grpc-js and node:http2 create a
  * wrapper object per stream that V8's scavenger keeps alive (a modified API object behind a weak
@@ -20,9 +50,9 @@ import {
  * which is how a gRPC server answers a unary call with status OK (an error is a trailers-only
  * response, with no message).
  */
-export class LightClient {
+export class LightClient<Req, Res> {
   private readonly socket: net.Socket;
-  private readonly calls = new Map<number, Call>();
+  private readonly calls = new Map<number, Call<Res>>();
   private readonly queued: { id: number; frames: Buffer }[] = [];
   private readonly headerBlocks: { first: Buffer; rest: Buffer };
   private headersSent = false;
@@ -35,11 +65,15 @@ export class LightClient {
   private failure: Error | undefined;
 
   /** `token` goes in every request's `authorization: Bearer` header; none when undefined. */
-  constructor(address: string, token?: string) {
+  constructor(
+    address: string,
+    private readonly method: UnaryMethod<Req, Res>,
+    token?: string,
+  ) {
     const url = new URL(`http://${address}`);
     this.headerBlocks = requestHeaderBlocks(
       url.host,
-      '/quota.v1.QuotaService/CheckLimit',
+      method.path,
       token === undefined ? undefined : `Bearer ${token}`,
     );
     this.socket = net.connect({ host: url.hostname, port: Number(url.port), noDelay: true });
@@ -57,9 +91,9 @@ export class LightClient {
     );
   }
 
-  checkLimit(request: CheckLimitRequest): Promise<CheckLimitResponse> {
+  call(request: Req): Promise<Res> {
     if (this.failure) return Promise.reject(this.failure);
-    const body = CheckLimitRequest.encode(request).finish();
+    const body = this.method.encode(request);
     const message = Buffer.allocUnsafe(5 + body.length);
     message.writeUInt8(0, 0);
     message.writeUInt32BE(body.length, 1);
@@ -184,7 +218,7 @@ export class LightClient {
       call.reject(new Error('call ended without a response message (a gRPC error status)'));
       return;
     }
-    call.resolve(CheckLimitResponse.decode(data.subarray(5, 5 + data.readUInt32BE(1))));
+    call.resolve(this.method.decode(data.subarray(5, 5 + data.readUInt32BE(1))));
   }
 
   private fail(id: number, err: Error): void {
@@ -200,8 +234,8 @@ export class LightClient {
   }
 }
 
-interface Call {
-  readonly resolve: (response: CheckLimitResponse) => void;
+interface Call<Res> {
+  readonly resolve: (response: Res) => void;
   readonly reject: (err: Error) => void;
   readonly data: Buffer[];
   readonly sentBytes: number;

@@ -72,3 +72,25 @@ export async function treeCpu(rootPid: number): Promise<TreeCpu | undefined> {
   }
   return { server: (root.ticks * 1000) / TICKS, database: (database * 1000) / TICKS };
 }
+
+/** CPU time of the whole machine, from /proc/stat: busy and total, in ms over all cores. */
+export interface MachineCpu {
+  readonly busy: number;
+  readonly total: number;
+}
+
+/** The machine's CPU time so far (Linux); undefined where there is no /proc/stat. */
+export async function machineCpu(): Promise<MachineCpu | undefined> {
+  let stat: string;
+  try {
+    stat = await readFile('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is
+  // already counted in user and nice).
+  const fields = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = fields[3]! + fields[4]!;
+  return { busy: ((total - idle) * 1000) / TICKS, total: (total * 1000) / TICKS };
+}
