@@ -120,6 +120,10 @@ export class DecisionBatcher<Item, Answer> {
   private readonly maxBatch: number;
   private readonly maxItems: number;
   private readonly marginMs: number;
+  /** A pump is scheduled for the next turn of the event loop. */
+  private gathering = false;
+  /** The pump running is that turn's: what arrived meanwhile has joined the queue. */
+  private gathered = false;
 
   constructor(private readonly options: DecisionBatcherOptions<Item, Answer>) {
     this.maxInFlight = options.maxInFlight ?? 2;
@@ -166,6 +170,24 @@ export class DecisionBatcher<Item, Answer> {
 
   private pump(): void {
     while (this.waiting > 0 && this.hasRoom()) {
+      // With a batch already at the store, one turn of the event loop first: the calls being
+      // read right now join this batch instead of one going alone (a round trip and a commit
+      // for one decision) while the rest wait for the next. Idle, it goes at once.
+      if (this.inFlight > 0 && !this.gathered) {
+        if (!this.gathering) {
+          this.gathering = true;
+          setImmediate(() => {
+            this.gathering = false;
+            this.gathered = true;
+            try {
+              this.pump();
+            } finally {
+              this.gathered = false;
+            }
+          });
+        }
+        return;
+      }
       const batch = this.takeBatch();
       if (batch.length === 0) return;
       this.inFlight += 1;

@@ -74,14 +74,17 @@ describe('DecisionBatcher', () => {
     const { calls, decide } = manualDecide();
     const b = batcher(decide, { maxInFlight: 2, maxBatch: 2 });
     const all = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => b.submit({ id }));
-    // a and b are each sent alone while the store was idle; the rest waits for a free slot.
-    expect(calls.map((c) => c.items)).toEqual([['a'], ['b']]);
+    // a is sent at once, the store being idle; with it in flight, the next batch waits one turn
+    // of the event loop (for calls still being read) and then takes the second slot.
+    expect(calls.map((c) => c.items)).toEqual([['a']]);
+    await flush();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c']]);
     calls[0]!.answer();
     await flush();
-    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd']]);
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c'], ['d', 'e']]);
     calls[1]!.answer();
     await flush();
-    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd'], ['e', 'f']]);
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c'], ['d', 'e'], ['f']]);
     calls[2]!.answer();
     calls[3]!.answer();
     expect(await Promise.all(all)).toEqual(['a', 'b', 'c', 'd', 'e', 'f'].map((x) => `ok:${x}`));

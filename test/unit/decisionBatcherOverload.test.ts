@@ -296,15 +296,21 @@ describe('batches in flight', () => {
   it('sends more than maxInFlight (twice as many at most) while overflowAt callers wait', async () => {
     vi.useFakeTimers();
     const { calls, decide } = manualDecide();
-    const b = batcher(decide, { maxInFlight: 1, maxBatch: 10, overflowAt: 3 });
+    const b = batcher(decide, { maxInFlight: 1, maxBatch: 3, overflowAt: 3 });
     const all = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((id) => b.submit({ id }));
-    // 'a' went alone; 'b' to 'd' made three waiting; 'e' to 'h' wait for a batch to end.
+    // 'a' went alone; seven waiting (past overflowAt) make room for a second batch after one
+    // turn, but never a third: 'e' to 'h' wait for a batch to end.
+    expect(calls.map((c) => c.items)).toEqual([['a']]);
+    await flush();
     expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd']]);
     calls[0]!.answer();
     await flush();
-    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd'], ['e', 'f', 'g', 'h']]);
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd'], ['e', 'f', 'g']]);
     calls[1]!.answer();
     calls[2]!.answer();
+    await flush();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd'], ['e', 'f', 'g'], ['h']]);
+    calls[3]!.answer();
     await Promise.all(all);
   });
 });
