@@ -1,13 +1,12 @@
 import type { Config } from '../config.js';
-import { FollowedCache } from '../core/FollowedCache.js';
 import type { ChangeFeed, ThrottleSource } from '../core/ports.js';
 import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { expiredReservationsJob } from '../jobs/expiredReservationsJob.js';
 import type { Logger } from '../log.js';
 import { CommandQuotaService } from '../quotas/CommandQuotaService.js';
-import { CommandRuleIndex } from '../quotas/CommandRuleIndex.js';
 import { QuotaAdmin } from '../quotas/QuotaAdmin.js';
+import { quotaCaches } from '../quotas/quotaCaches.js';
 import type { Database } from '../store/Database.js';
 import { PgCommandQuotaStore } from '../store/PgCommandQuotaStore.js';
 import { PgCommandRuleStore } from '../store/PgCommandRuleStore.js';
@@ -34,12 +33,7 @@ export function wireQuotas(
   return wire(logger, async (stops) => {
     const ruleStore = new PgCommandRuleStore(db);
     const tierStore = new PgTierStore(db);
-    const rules = new FollowedCache(
-      'command quota rules',
-      async () => new CommandRuleIndex(await ruleStore.list()),
-      logger,
-    );
-    const tiers = new FollowedCache('user tiers', () => tierStore.list(), logger);
+    const { rules, tiers } = quotaCaches(ruleStore, tierStore, logger);
     // A database not migrated yet fails the first load: retried in the background meanwhile.
     await rules.start(feed, 'command_quota_rules');
     stops.push(() => rules.stop());

@@ -11,13 +11,13 @@ import type {
   CommandQuotaResult,
   CommandQuotaStatus,
   ExecutionInput,
-  ExecutionSummary,
   PeriodLimits,
   PeriodUsage,
   QuotaStatus,
   Tier,
   TierName,
 } from './types.js';
+import { NO_EXECUTIONS } from './types.js';
 import { validateCommandQuota, validateExecution, validateUserId } from './validateQuotaInput.js';
 
 export interface CommandQuotaServiceOptions {
@@ -28,15 +28,6 @@ export interface CommandQuotaServiceOptions {
 }
 
 const NO_LIMITS: PeriodLimits = { daily: null, weekly: null, monthly: null };
-
-const EMPTY_SUMMARY: ExecutionSummary = {
-  count: 0,
-  failures: 0,
-  averageDurationMs: 0,
-  p95DurationMs: 0,
-  averageCpuPercent: 0,
-  maxMemoryBytes: 0,
-};
 
 /**
  * Command quotas: CheckCommandQuota, RecordExecution and GetQuotaStatus. Rules and tiers come
@@ -151,7 +142,7 @@ export class CommandQuotaService {
         periods: current.bounds.map((b, i) =>
           usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits),
         ),
-        recent: recent.byCommandType.get(commandType) ?? EMPTY_SUMMARY,
+        recent: recent.byCommandType.get(commandType) ?? NO_EXECUTIONS,
       };
     });
     return { userId, tier: tier.name, commands, recent: recent.total };

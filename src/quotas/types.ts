@@ -117,6 +117,16 @@ export interface ExecutionSummary {
   readonly maxMemoryBytes: number;
 }
 
+/** The figures of no executions at all. */
+export const NO_EXECUTIONS: ExecutionSummary = {
+  count: 0,
+  failures: 0,
+  averageDurationMs: 0,
+  p95DurationMs: 0,
+  averageCpuPercent: 0,
+  maxMemoryBytes: 0,
+};
+
 export interface CommandQuotaStatus {
   readonly commandType: string;
   readonly periods: readonly PeriodUsage[];

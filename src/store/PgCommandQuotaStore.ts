@@ -9,7 +9,7 @@ import type {
   QuotaDecisionRequest,
 } from '../quotas/ports.js';
 import { QUOTA_PERIODS, REFUNDED_STATUSES, type QuotaPeriod } from '../quotas/types.js';
-import type { ExecutionSummary } from '../quotas/types.js';
+import { NO_EXECUTIONS, type ExecutionSummary } from '../quotas/types.js';
 import {
   batchError,
   budgetAtSend,
@@ -188,14 +188,7 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
       max_memory_bytes: string;
     }>(RECENT, [userId, this.options.now?.() ?? null]);
     const byCommandType = new Map<string, ExecutionSummary>();
-    let total: ExecutionSummary = {
-      count: 0,
-      failures: 0,
-      averageDurationMs: 0,
-      p95DurationMs: 0,
-      averageCpuPercent: 0,
-      maxMemoryBytes: 0,
-    };
+    let total: ExecutionSummary = NO_EXECUTIONS;
     for (const row of result.rows) {
       const summary: ExecutionSummary = {
         count: Number(row.executions),

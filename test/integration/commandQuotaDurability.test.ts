@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf } from '../support/childProcesses.js';
 import {
   CheckCommandQuotaRequest,
   RecordExecutionRequest,
@@ -49,20 +50,6 @@ const record = (s: TestServer, reservationId: string, i: number) =>
 /** The postmaster's pid, from line 1 of postmaster.pid in the cluster folder. */
 function postmasterPid(): number {
   return Number(readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-}
-
-/** Processes whose parent is `pid` (field 4 of /proc/PID/stat; the names here hold no space). */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/stat`, 'utf8').split(' ')[3] === String(pid);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 function gone(pid: number): boolean {

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FollowedCache } from '../../src/core/FollowedCache.js';
 import type { ThrottleSource } from '../../src/core/ports.js';
 import { silentLogger } from '../../src/log.js';
 import { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
-import { CommandRuleIndex } from '../../src/quotas/CommandRuleIndex.js';
+import { quotaCaches, type QuotaCaches } from '../../src/quotas/quotaCaches.js';
 import { QuotaAdmin } from '../../src/quotas/QuotaAdmin.js';
 import type { CommandQuotaResult, PeriodLimits, PeriodUsage } from '../../src/quotas/types.js';
 import { Database } from '../../src/store/Database.js';
@@ -23,8 +22,8 @@ let db: TestDatabase;
 let database: Database;
 let store: PgCommandQuotaStore;
 let admin: QuotaAdmin;
-let rules: FollowedCache<CommandRuleIndex>;
-let tiers: FollowedCache<ReadonlyMap<string, 'default' | 'premium' | 'enterprise'>>;
+let rules: QuotaCaches['rules'];
+let tiers: QuotaCaches['tiers'];
 /** The time the store decides at; each test sets it before each call. */
 let now = new Date('2024-01-01T00:00:00Z');
 const noLoad: ThrottleSource = { factorFor: () => 1 };
@@ -89,12 +88,7 @@ beforeAll(async () => {
   });
   const ruleStore = new PgCommandRuleStore(database);
   const tierStore = new PgTierStore(database);
-  rules = new FollowedCache(
-    'command quota rules',
-    async () => new CommandRuleIndex(await ruleStore.list()),
-    logger,
-  );
-  tiers = new FollowedCache('user tiers', () => tierStore.list(), logger);
+  ({ rules, tiers } = quotaCaches(ruleStore, tierStore, logger));
   await Promise.all([rules.reload(), tiers.reload()]);
   admin = new QuotaAdmin(ruleStore, tierStore, rules, tiers);
 });

@@ -6,11 +6,10 @@ import {
   RecordExecutionRequest,
   type ExecutionSummary,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { FollowedCache } from '../../src/core/FollowedCache.js';
 import { silentLogger } from '../../src/log.js';
 import { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
-import { CommandRuleIndex } from '../../src/quotas/CommandRuleIndex.js';
-import type { ExecutionInput, TierName } from '../../src/quotas/types.js';
+import { quotaCaches, type QuotaCaches } from '../../src/quotas/quotaCaches.js';
+import type { ExecutionInput } from '../../src/quotas/types.js';
 import { Database } from '../../src/store/Database.js';
 import { PgCommandQuotaStore } from '../../src/store/PgCommandQuotaStore.js';
 import { PgCommandRuleStore } from '../../src/store/PgCommandRuleStore.js';
@@ -34,8 +33,8 @@ let counts: () => Promise<RowCounts>;
 
 let database: Database;
 let timed: CommandQuotaService;
-let rules: FollowedCache<CommandRuleIndex>;
-let tiers: FollowedCache<ReadonlyMap<string, TierName>>;
+let rules: QuotaCaches['rules'];
+let tiers: QuotaCaches['tiers'];
 /**
  * The time of the set-time store. In 2031: the server's cleanup job deletes only what expired
  * before its own (real) clock, so it never touches these rows.
@@ -131,12 +130,7 @@ beforeAll(async () => {
   });
   const ruleStore = new PgCommandRuleStore(database);
   const tierStore = new PgTierStore(database);
-  rules = new FollowedCache(
-    'command quota rules',
-    async () => new CommandRuleIndex(await ruleStore.list()),
-    logger,
-  );
-  tiers = new FollowedCache('user tiers', () => tierStore.list(), logger);
+  ({ rules, tiers } = quotaCaches(ruleStore, tierStore, logger));
   await Promise.all([rules.reload(), tiers.reload()]);
   timed = new CommandQuotaService(
     rules,

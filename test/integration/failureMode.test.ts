@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf } from '../support/childProcesses.js';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { silentLogger } from '../../src/log.js';
@@ -29,17 +29,7 @@ const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
 /** SIGSTOP/SIGCONT the postmaster and its backends: a server that keeps sockets open, silent. */
 function signalCluster(signal: 'SIGSTOP' | 'SIGCONT'): void {
   const pid = pg.pid!;
-  const children = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        // Field 4 of /proc/PID/stat is the parent pid; the name in field 2 has no spaces here.
-        return readFileSync(`/proc/${d}/stat`, 'utf8').split(' ')[3] === String(pid);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  const children = childrenOf(pid);
   for (const p of [pid, ...children]) process.kill(p, signal);
 }
 
