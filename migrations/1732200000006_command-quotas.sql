@@ -138,18 +138,26 @@ CREATE VIEW command_usage_periods AS
   UNION ALL
   SELECT user_id, command_type, 'monthly', month_start, month_used FROM command_usage;
 
--- Executions of the last 24 hours per user and command type.
+-- Figures of executions recorded in (p_since, p_until], per user and command type and per user
+-- (command_type NULL); p_user NULL: every user. GetQuotaStatus reads one user's.
+CREATE FUNCTION command_execution_summary(p_user text, p_since timestamptz, p_until timestamptz)
+RETURNS TABLE (user_id text, command_type text, executions bigint, failures bigint,
+               average_duration_ms double precision, p95_duration_ms double precision,
+               average_cpu_percent double precision, max_memory_bytes bigint)
+LANGUAGE sql STABLE AS $$
+  SELECT x.user_id, x.command_type, count(*),
+         count(*) FILTER (WHERE x.exit_code <> 0 OR x.status <> 'completed'),
+         avg(x.duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY x.duration_ms),
+         avg(x.cpu_percent), max(x.memory_bytes)
+    FROM command_executions x
+   WHERE (p_user IS NULL OR x.user_id = p_user)
+     AND x.recorded_at > p_since AND x.recorded_at <= p_until
+   GROUP BY GROUPING SETS ((x.user_id, x.command_type), (x.user_id))
+$$;
+
+-- Executions of the last 24 hours per user and command type, and per user.
 CREATE VIEW command_execution_summary_24h AS
-  SELECT user_id, command_type,
-         count(*) AS executions,
-         count(*) FILTER (WHERE exit_code <> 0 OR status <> 'completed') AS failures,
-         avg(duration_ms) AS average_duration_ms,
-         percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_duration_ms,
-         avg(cpu_percent) AS average_cpu_percent,
-         max(memory_bytes) AS max_memory_bytes
-    FROM command_executions
-   WHERE recorded_at > now() - interval '24 hours'
-   GROUP BY user_id, command_type;
+  SELECT * FROM command_execution_summary(NULL, now() - interval '24 hours', now());
 
 -- Locks the usage rows of the (user, command type) pairs given, in that order, creating missing
 -- ones, and returns their state in the same order. Callers pass pairs in one order on every
@@ -303,12 +311,6 @@ BEGIN
     END IF;
   END LOOP;
 
-  -- The earliest caller may have been answered with the failure mode by now: write nothing.
-  IF clock_timestamp() > entered + p_budget_ms * interval '1 millisecond' THEN
-    RAISE EXCEPTION 'command_quota_decide: deadline of % ms passed before counting', p_budget_ms
-      USING ERRCODE = 'query_canceled';
-  END IF;
-
   FOR ci IN 1..nc LOOP
     CONTINUE WHEN NOT touched[ci];
     UPDATE command_usage cu
@@ -334,6 +336,12 @@ BEGIN
     ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, expires_at = EXCLUDED.expires_at;
   END IF;
 
+  -- Last, after every write: the earliest caller may have been answered with the failure mode
+  -- by now, and the error rolls all of it back. Only the commit itself comes after this.
+  IF clock_timestamp() > entered + p_budget_ms * interval '1 millisecond' THEN
+    RAISE EXCEPTION 'command_quota_decide: deadline of % ms passed before the commit', p_budget_ms
+      USING ERRCODE = 'query_canceled';
+  END IF;
   RETURN to_jsonb(results);
 END
 $$;
@@ -372,6 +380,7 @@ DECLARE
   s_month bigint[] := s_day;
   touched boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
   needs boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
+  creates boolean[] := array_fill(false, ARRAY[greatest(nc, 1)]);
   x_ids uuid[] := '{}';
   x_items int[] := '{}';
   settled_ids uuid[] := '{}';
@@ -396,15 +405,29 @@ BEGIN
    WHERE cr.id IN (SELECT r FROM unnest(e_reservation) r WHERE r IS NOT NULL)
    ORDER BY cr.id FOR UPDATE;
   -- Only rows an item may change: a count (no reservation) or a refund. A completed execution
-  -- of a reservation leaves usage as it is, and so never waits for a decision on its row.
+  -- of a reservation leaves usage as it is, and so never waits for a decision on its row. A
+  -- count creates its row if missing; a refund does not (an item answered with an error must
+  -- not create one, and a refund has nothing to give back to a row that is gone).
   FOR e IN 1..ne LOOP
-    IF (e_reservation[e] IS NULL) <> e_refund[e] THEN needs[e_counter[e]] := true; END IF;
+    IF e_reservation[e] IS NULL AND NOT e_refund[e] THEN
+      needs[e_counter[e]] := true;
+      creates[e_counter[e]] := true;
+    ELSIF e_reservation[e] IS NOT NULL AND e_refund[e] THEN
+      needs[e_counter[e]] := true;
+    END IF;
   END LOOP;
-  -- Existing usage rows only: an item answered with an error must not create one.
+  -- Each row locked, or created and locked, in the order given, as decisions do: no insert
+  -- waits out of that order, so no two statements wait on each other in a cycle.
   FOR ci IN 1..nc LOOP
     CONTINUE WHEN NOT needs[ci];
     SELECT * INTO u FROM command_usage cu
      WHERE cu.user_id = c_users[ci] AND cu.command_type = c_types[ci] FOR UPDATE;
+    IF NOT FOUND AND creates[ci] THEN
+      INSERT INTO command_usage (user_id, command_type) VALUES (c_users[ci], c_types[ci])
+        ON CONFLICT DO NOTHING;
+      SELECT * INTO u FROM command_usage cu
+       WHERE cu.user_id = c_users[ci] AND cu.command_type = c_types[ci] FOR UPDATE;
+    END IF;
     IF FOUND THEN
       s_exists[ci] := true;
       s_day_start[ci] := u.day_start; s_day[ci] := u.day_used;
@@ -470,37 +493,13 @@ BEGIN
     results[e] := jsonb_build_object('execution_id', new_id);
   END LOOP;
 
-  IF clock_timestamp() > entered + p_budget_ms * interval '1 millisecond' THEN
-    RAISE EXCEPTION 'command_record_executions: deadline of % ms passed before writing', p_budget_ms
-      USING ERRCODE = 'query_canceled';
-  END IF;
-
   FOR ci IN 1..nc LOOP
     CONTINUE WHEN NOT touched[ci];
-    IF s_exists[ci] THEN
-      UPDATE command_usage cu
-         SET day_start = s_day_start[ci], day_used = s_day[ci],
-             week_start = s_week_start[ci], week_used = s_week[ci],
-             month_start = s_month_start[ci], month_used = s_month[ci]
-       WHERE cu.user_id = c_users[ci] AND cu.command_type = c_types[ci];
-    ELSE
-      -- A row created since by a decision: add these counts to it, period by period.
-      INSERT INTO command_usage AS t VALUES (c_users[ci], c_types[ci],
-        s_day_start[ci], s_day[ci], s_week_start[ci], s_week[ci], s_month_start[ci], s_month[ci])
-      ON CONFLICT (user_id, command_type) DO UPDATE SET
-        day_used = CASE WHEN t.day_start < EXCLUDED.day_start THEN EXCLUDED.day_used
-                        WHEN t.day_start = EXCLUDED.day_start THEN t.day_used + EXCLUDED.day_used
-                        ELSE t.day_used END,
-        day_start = greatest(t.day_start, EXCLUDED.day_start),
-        week_used = CASE WHEN t.week_start < EXCLUDED.week_start THEN EXCLUDED.week_used
-                         WHEN t.week_start = EXCLUDED.week_start THEN t.week_used + EXCLUDED.week_used
-                         ELSE t.week_used END,
-        week_start = greatest(t.week_start, EXCLUDED.week_start),
-        month_used = CASE WHEN t.month_start < EXCLUDED.month_start THEN EXCLUDED.month_used
-                          WHEN t.month_start = EXCLUDED.month_start THEN t.month_used + EXCLUDED.month_used
-                          ELSE t.month_used END,
-        month_start = greatest(t.month_start, EXCLUDED.month_start);
-    END IF;
+    UPDATE command_usage cu
+       SET day_start = s_day_start[ci], day_used = s_day[ci],
+           week_start = s_week_start[ci], week_used = s_week[ci],
+           month_start = s_month_start[ci], month_used = s_month[ci]
+     WHERE cu.user_id = c_users[ci] AND cu.command_type = c_types[ci];
   END LOOP;
 
   IF cardinality(x_ids) > 0 THEN
@@ -516,6 +515,12 @@ BEGIN
       FROM unnest(settled_ids, settled_by) AS s(id, by) WHERE r.id = s.id;
   END IF;
 
+  -- Last, after every write: a caller answered UNAVAILABLE must not find its execution stored
+  -- by a statement that outlived it (the error rolls all of it back).
+  IF clock_timestamp() > entered + p_budget_ms * interval '1 millisecond' THEN
+    RAISE EXCEPTION 'command_record_executions: deadline of % ms passed before the commit', p_budget_ms
+      USING ERRCODE = 'query_canceled';
+  END IF;
   RETURN to_jsonb(results);
 END
 $$;
@@ -526,6 +531,7 @@ DROP FUNCTION IF EXISTS command_record_executions(text[], text[], int[], uuid[],
 DROP FUNCTION IF EXISTS command_quota_decide(text[], text[], int[], bigint[], bigint[], bigint[], bigint[], text[], uuid[], text, int, int, timestamptz);
 DROP FUNCTION IF EXISTS command_usage_lock(text[], text[]);
 DROP VIEW IF EXISTS command_execution_summary_24h;
+DROP FUNCTION IF EXISTS command_execution_summary(text, timestamptz, timestamptz);
 DROP VIEW IF EXISTS command_usage_periods;
 DROP FUNCTION IF EXISTS command_quota_bounds(text, timestamptz);
 DROP TABLE IF EXISTS command_executions;

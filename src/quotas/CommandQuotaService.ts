@@ -49,12 +49,13 @@ export class CommandQuotaService {
     const index = this.rules.value;
     const tiers = this.tiers.value;
     const tier = TIERS[tiers?.get(input.userId) ?? 'default'];
-    // The host protects itself whoever asks, and a denial for it consumes nothing.
+    // The host protects itself whoever asks, and a denial for it consumes nothing: the periods
+    // are read, not counted.
     if (throttleFactor <= 0) {
       return {
         allowed: false,
         reason: 'SYSTEM_OVERLOADED',
-        periods: [],
+        periods: await this.currentPeriods(input, index, tier),
         tier: tier.name,
         throttleFactor,
         delayMs: 0,
@@ -146,6 +147,24 @@ export class CommandQuotaService {
       };
     });
     return { userId, tier: tier.name, commands, recent: recent.total };
+  }
+
+  /** The periods of one user and command type as they stand; none if the store is away. */
+  private async currentPeriods(
+    input: CommandQuotaInput,
+    index: CommandRuleIndex | undefined,
+    tier: Tier,
+  ): Promise<readonly PeriodUsage[]> {
+    if (!index) return [];
+    const limits = scaled(index.ruleFor(input.userId, input.commandType)?.limits, tier);
+    try {
+      const current = await this.store.usage(input.userId, this.options.timezone);
+      const counts = current.commands.find((c) => c.commandType === input.commandType)?.periods;
+      return current.bounds.map((b, i) => usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return [];
+      throw err;
+    }
   }
 
   private failureMode(tier: Tier, throttleFactor: number, delayMs: number): CommandQuotaResult {

@@ -84,7 +84,11 @@ export function validateExecution(input: ExecutionInput): ValidExecution {
   if (!Number.isSafeInteger(input.memoryBytes) || input.memoryBytes < 0) {
     throw new ValidationError('memory_bytes', `must be between 0 and ${Number.MAX_SAFE_INTEGER}`);
   }
-  if (!Number.isInteger(input.exitCode) || Math.abs(input.exitCode) > 2 ** 31) {
+  if (
+    !Number.isInteger(input.exitCode) ||
+    input.exitCode < -(2 ** 31) ||
+    input.exitCode > 2 ** 31 - 1
+  ) {
     throw new ValidationError('exit_code', 'must be a 32-bit integer');
   }
   const status = input.status === '' ? 'completed' : input.status;

@@ -39,16 +39,11 @@ const USAGE = `SELECT u.command_type,
 
 const BOUNDS = `WITH b AS (SELECT * FROM command_quota_bounds($2::text, coalesce($3::timestamptz, now())))`;
 
-const RECENT = `SELECT command_type, count(*)::bigint AS executions,
-    count(*) FILTER (WHERE exit_code <> 0 OR status <> 'completed')::bigint AS failures,
-    coalesce(avg(duration_ms), 0) AS average_duration_ms,
-    coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms), 0) AS p95_duration_ms,
-    coalesce(avg(cpu_percent), 0) AS average_cpu_percent,
-    coalesce(max(memory_bytes), 0)::bigint AS max_memory_bytes
-  FROM command_executions
-  WHERE user_id = $1 AND recorded_at > coalesce($2::timestamptz, now()) - interval '24 hours'
-    AND recorded_at <= coalesce($2::timestamptz, now())
-  GROUP BY GROUPING SETS ((command_type), ())`;
+/** The user's figures of the last 24 h, per command type and in total (command_type NULL). */
+const RECENT = `SELECT command_type, executions, failures, average_duration_ms, p95_duration_ms,
+    average_cpu_percent, max_memory_bytes
+  FROM command_execution_summary($1, coalesce($2::timestamptz, now()) - interval '24 hours',
+    coalesce($2::timestamptz, now()))`;
 
 /** The jsonb that command_quota_decide returns for one decision. */
 interface DecisionJson {
@@ -261,7 +256,9 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
           budgetAtSend(deadline),
           this.options.now?.() ?? null,
         ],
-        { name: 'command_record_executions', fast: true },
+        // The slower bound (max(2000, 4 x QUOTA_DB_TIMEOUT_MS)) is never shorter than the record
+        // budget: the statement is not given up on while the database may still commit it.
+        { name: 'command_record_executions' },
       )
       .catch((err: unknown) => {
         throw batchError(err);
@@ -271,8 +268,8 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
 }
 
 /**
- * The distinct (user, command type) pairs of a batch in lock order (byte order, the same on
- * every replica), and each item's index (from 1) into them.
+ * The distinct (user, command type) pairs of a batch in lock order (one comparison, of UTF-16
+ * code units, on every replica), and each item's index (from 1) into them.
  */
 function usagePairs(batch: readonly { userId: string; commandType: string }[]): {
   users: string[];

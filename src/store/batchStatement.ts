@@ -8,8 +8,11 @@ import { DecisionTooLateError } from './DecisionBatcher.js';
  * told apart.
  */
 
-/** SQLSTATEs of a statement that did not get done in time: the deadline, a lock wait past it. */
-const TOO_LATE = new Set(['57014', '55P03']);
+/**
+ * SQLSTATEs of a statement that did not get done, through no item's fault: the deadline, a lock
+ * wait past it, a deadlock or serialization failure. Nothing took effect; it is tried again.
+ */
+const TOO_LATE = new Set(['57014', '55P03', '40P01', '40001']);
 /** Read-only transaction, insufficient resources, operator intervention (shutdown, crash). */
 const CANNOT_DECIDE = /^(25006|53|57P)/;
 
@@ -76,7 +79,7 @@ function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Byte-order comparison, the one lock order every replica uses. */
+/** The one comparison (of UTF-16 code units) that orders locks on every replica. */
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -139,16 +139,24 @@ describe('host load', () => {
     expect((await check(a, { userId: 'loaded-97' })).allowed).toBe(true);
     const before = await usageOf('loaded-97');
     expect(before).toEqual({ used: [1], reservations: 1 });
-    for (const userId of ['loaded-97', 'loaded-97-new']) {
+    for (const [userId, used] of [
+      ['loaded-97', 1],
+      ['loaded-97-new', 0],
+    ] as const) {
       const r = await check(a, { userId, host: 'exec-97', requestId: `overloaded-${userId}` });
       expect(r).toMatchObject({
         allowed: false,
         reason: 'SYSTEM_OVERLOADED',
         throttleFactor: 0,
         reservationId: '',
-        periods: [],
         degraded: false,
       });
+      // The periods as they stand, read, not counted.
+      expect(r.periods.map((p) => [p.used, p.resetsAt !== undefined])).toEqual([
+        [used, true],
+        [used, true],
+        [used, true],
+      ]);
       expect(ms(r.delay)).toBe(0);
     }
     expect(await usageOf('loaded-97')).toEqual(before);

@@ -109,8 +109,8 @@ export interface CheckCommandQuotaResponse {
    */
   reason: string;
   /**
-   * Usage of the daily, weekly and monthly periods, in that order, after this command; empty
-   * for SYSTEM_OVERLOADED and when degraded.
+   * Usage of the daily, weekly and monthly periods, in that order, after this command (as they
+   * stand, for a denial); empty when degraded.
    */
   periods: PeriodUsage[];
   /** The user's tier: default, premium or enterprise. */
