@@ -13,8 +13,12 @@ import { DecisionTooLateError } from './DecisionBatcher.js';
  * wait past it, a deadlock or serialization failure. Nothing took effect; it is tried again.
  */
 const TOO_LATE = new Set(['57014', '55P03', '40P01', '40001']);
-/** Read-only transaction, insufficient resources, operator intervention (shutdown, crash). */
-const CANNOT_DECIDE = /^(25006|53|57P)/;
+/**
+ * Read-only transaction, insufficient resources, operator intervention (shutdown, crash). Not
+ * 53200, out of (shared) memory: a full lock table (a batch of many request_ids, each an
+ * advisory lock) is the batch's size, and its halves are decided.
+ */
+const CANNOT_DECIDE = /^(25006|53[0134]00|57P)/;
 
 /**
  * SQLSTATE classes (and codes) that no value of one item can cause: the connection, the

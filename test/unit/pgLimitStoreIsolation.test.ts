@@ -116,6 +116,20 @@ describe('PgLimitStore, a statement PostgreSQL refuses', () => {
     expect(statements).toEqual([['busy'], ['a', 'b', 'c']]);
   });
 
+  it('decides a batch that fills the lock table again in halves, none in the failure mode', async () => {
+    const full = databaseError('53200', 'out of shared memory');
+    const { db, statements } = fakeDatabase((keys) => (keys.length > 2 ? full : undefined));
+    const store = new PgLimitStore(db, { timeoutMs: 10_000, maxInFlight: 1 });
+    const busy = store.check([counter('busy')], 1, null, 'UTC');
+    const rest = ['a', 'b', 'c', 'd', 'e'].map((k) => store.check([counter(k)], 1, null, 'UTC'));
+    await busy;
+    const answers = await Promise.all(rest);
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, true, true, true]);
+    expect(statements[1]).toEqual(['a', 'b', 'c', 'd', 'e']);
+    // Split until the parts fit: a refused three, then halves of at most two that are decided.
+    expect(statements.slice(2).map((s) => s.length)).toEqual([3, 2, 2, 1]);
+  });
+
   it('puts a burst on one counter in a few statements', async () => {
     const { db, statements } = fakeDatabase(() => undefined);
     const store = new PgLimitStore(db, { timeoutMs: 10_000, maxInFlight: 1 });
