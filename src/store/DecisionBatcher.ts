@@ -172,8 +172,9 @@ export class DecisionBatcher<Item, Answer> {
     while (this.waiting > 0 && this.hasRoom()) {
       // With a batch already at the store, one turn of the event loop first: the calls being
       // read right now join this batch instead of one going alone (a round trip and a commit
-      // for one decision) while the rest wait for the next. Idle, it goes at once.
-      if (this.inFlight > 0 && !this.gathered) {
+      // for one decision) while the rest wait for the next. Idle, or with a full batch
+      // (maxBatch) waiting already, as in a burst, it goes at once.
+      if (this.inFlight > 0 && !this.gathered && this.waiting < this.maxBatch) {
         if (!this.gathering) {
           this.gathering = true;
           setImmediate(() => {

@@ -74,10 +74,7 @@ describe('DecisionBatcher', () => {
     const { calls, decide } = manualDecide();
     const b = batcher(decide, { maxInFlight: 2, maxBatch: 2 });
     const all = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => b.submit({ id }));
-    // a is sent at once, the store being idle; with it in flight, the next batch waits one turn
-    // of the event loop (for calls still being read) and then takes the second slot.
-    expect(calls.map((c) => c.items)).toEqual([['a']]);
-    await flush();
+    // a is sent at once, the store being idle; b and c, a full batch, go at once too.
     expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c']]);
     calls[0]!.answer();
     await flush();
@@ -88,6 +85,20 @@ describe('DecisionBatcher', () => {
     calls[2]!.answer();
     calls[3]!.answer();
     expect(await Promise.all(all)).toEqual(['a', 'b', 'c', 'd', 'e', 'f'].map((x) => `ok:${x}`));
+  });
+
+  it('with a batch in flight and less than a full one waiting, waits one turn to gather', async () => {
+    vi.useFakeTimers();
+    const { calls, decide } = manualDecide();
+    const b = batcher(decide, { maxInFlight: 2, maxBatch: 10 });
+    const all = ['a', 'b', 'c', 'd'].map((id) => b.submit({ id }));
+    // a goes at once (the store was idle); b alone would pay a round trip for one decision.
+    expect(calls.map((c) => c.items)).toEqual([['a']]);
+    await flush();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd']]);
+    calls[0]!.answer();
+    calls[1]!.answer();
+    expect(await Promise.all(all)).toEqual(['a', 'b', 'c', 'd'].map((x) => `ok:${x}`));
   });
 
   it('never puts two batch keys or one idempotency key twice in a batch', async () => {
