@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { ChangeFeed, ThrottleSource } from '../core/ports.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { limitHandlers } from '../grpc/limitHandlers.js';
-import { expiredStateJob } from '../jobs/expiredStateJob.js';
+import { expiryJob } from '../jobs/expiryJob.js';
 import { ApiKeyHasher } from '../limits/ApiKeyHasher.js';
 import { CallerKeys } from '../limits/CallerKeys.js';
 import { LimitService } from '../limits/LimitService.js';
@@ -78,7 +78,7 @@ export function wireLimits(
     return {
       handlers: limitHandlers({ limits, rules }, deps),
       health: [{ name: 'rules', ready: () => ruleCache.ready && keys.ready }],
-      jobs: [expiredStateJob(new PgMaintenance(db), logger)],
+      jobs: [expiryJob('expired-state-cleanup', new PgMaintenance(db), logger)],
     };
   });
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { ChangeFeed, ThrottleSource } from '../core/ports.js';
 import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
-import { expiredReservationsJob } from '../jobs/expiredReservationsJob.js';
+import { expiryJob } from '../jobs/expiryJob.js';
 import type { Logger } from '../log.js';
 import { CommandQuotaService } from '../quotas/CommandQuotaService.js';
 import { QuotaAdmin } from '../quotas/QuotaAdmin.js';
@@ -58,7 +58,7 @@ export function wireQuotas(
     return {
       handlers: commandQuotaHandlers({ quotas, admin }, deps),
       health: [{ name: 'command quota rules', ready: () => rules.ready && tiers.ready }],
-      jobs: [expiredReservationsJob(new PgQuotaMaintenance(db), logger)],
+      jobs: [expiryJob('expired-reservations-cleanup', new PgQuotaMaintenance(db), logger)],
     };
   });
 }
