@@ -4,7 +4,7 @@ import type { FollowedCache } from '../core/FollowedCache.js';
 import type { ThrottleSource } from '../core/ports.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { CommandRuleIndex } from './CommandRuleIndex.js';
-import type { CommandQuotaStore, PeriodCount } from './ports.js';
+import type { CommandQuotaStore, CurrentUsage, PeriodCount } from './ports.js';
 import { TIERS } from './tiers.js';
 import type {
   CommandQuotaInput,
@@ -133,19 +133,15 @@ export class CommandQuotaService {
       this.store.recent(userId),
     ]);
     const tier = TIERS[tiers.get(userId) ?? 'default'];
-    const used = new Map(current.commands.map((c) => [c.commandType, c.periods]));
-    const types = new Set([...index.typesFor(userId), ...used.keys()]);
-    const commands: CommandQuotaStatus[] = [...types].sort().map((commandType) => {
-      const limits = scaled(index.ruleFor(userId, commandType)?.limits, tier);
-      const counts = used.get(commandType);
-      return {
-        commandType,
-        periods: current.bounds.map((b, i) =>
-          usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits),
-        ),
-        recent: recent.byCommandType.get(commandType) ?? NO_EXECUTIONS,
-      };
-    });
+    const types = new Set([
+      ...index.typesFor(userId),
+      ...current.commands.map((c) => c.commandType),
+    ]);
+    const commands: CommandQuotaStatus[] = [...types].sort().map((commandType) => ({
+      commandType,
+      periods: periodsOf(current, userId, commandType, index, tier),
+      recent: recent.byCommandType.get(commandType) ?? NO_EXECUTIONS,
+    }));
     return { userId, tier: tier.name, commands, recent: recent.total };
   }
 
@@ -156,11 +152,9 @@ export class CommandQuotaService {
     tier: Tier,
   ): Promise<readonly PeriodUsage[]> {
     if (!index) return [];
-    const limits = scaled(index.ruleFor(input.userId, input.commandType)?.limits, tier);
     try {
       const current = await this.store.usage(input.userId, this.options.timezone);
-      const counts = current.commands.find((c) => c.commandType === input.commandType)?.periods;
-      return current.bounds.map((b, i) => usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits));
+      return periodsOf(current, input.userId, input.commandType, index, tier);
     } catch (err) {
       if (err instanceof StoreUnavailableError) return [];
       throw err;
@@ -192,6 +186,19 @@ function scaled(limits: PeriodLimits | undefined, tier: Tier): PeriodLimits {
     weekly: scale(limits.weekly),
     monthly: scale(limits.monthly),
   };
+}
+
+/** A command type's three periods from the store's usage, with the user's limits. */
+function periodsOf(
+  current: CurrentUsage,
+  userId: string,
+  commandType: string,
+  index: CommandRuleIndex,
+  tier: Tier,
+): PeriodUsage[] {
+  const limits = scaled(index.ruleFor(userId, commandType)?.limits, tier);
+  const counts = current.commands.find((c) => c.commandType === commandType)?.periods;
+  return current.bounds.map((b, i) => usage({ ...b, used: counts?.[i]?.used ?? 0 }, limits));
 }
 
 function usage(count: PeriodCount, limits: PeriodLimits): PeriodUsage {

@@ -59,6 +59,12 @@ export interface CommandUsage {
   readonly periods: readonly PeriodCount[];
 }
 
+/** The current periods (their resetsAt; used 0) and a user's usage in them. */
+export interface CurrentUsage {
+  readonly bounds: readonly PeriodCount[];
+  readonly commands: readonly CommandUsage[];
+}
+
 /**
  * Command quota decisions and accounting. Decisions MUST be atomic across every replica that
  * shares the store (all three periods or none), durable once answered, use the store's clock,
@@ -75,10 +81,7 @@ export interface CommandQuotaStore {
    */
   record(execution: ExecutionRecord): Promise<{ executionId: string }>;
   /** The periods' bounds now (resetsAt) and the user's usage in them, per command type. */
-  usage(
-    userId: string,
-    timezone: string,
-  ): Promise<{ bounds: readonly PeriodCount[]; commands: readonly CommandUsage[] }>;
+  usage(userId: string, timezone: string): Promise<CurrentUsage>;
   /** Figures of the user's executions in the last 24 h, per command type and in total. */
   recent(userId: string): Promise<{
     readonly total: ExecutionSummary;

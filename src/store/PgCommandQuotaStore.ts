@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { NotFoundError, PreconditionError } from '../errors.js';
 import type {
   CommandQuotaStore,
-  CommandUsage,
+  CurrentUsage,
   ExecutionRecord,
-  PeriodCount,
   QuotaDecision,
   QuotaDecisionRequest,
 } from '../quotas/ports.js';
@@ -29,15 +28,17 @@ const RECORD = `SELECT command_record_executions($1::text[], $2::text[], $3::int
   $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::float8[], $10::bigint[], $11::int[],
   $12::text[], $13::boolean[], $14::text, $15::int, $16::timestamptz) AS r`;
 
-/** Usage in the current periods: a stored period older than the current one counts 0. */
-const USAGE = `SELECT u.command_type,
+/**
+ * The current periods' ends, and the user's usage in them per command type: one row per command
+ * type with usage this month, or one row with a NULL command type when there is none. A stored
+ * period older than the current one counts 0.
+ */
+const USAGE = `SELECT b.day_end, b.week_end, b.month_end, u.command_type,
     CASE WHEN u.day_start >= b.day_start THEN u.day_used ELSE 0 END AS day_used,
     CASE WHEN u.week_start >= b.week_start THEN u.week_used ELSE 0 END AS week_used,
     CASE WHEN u.month_start >= b.month_start THEN u.month_used ELSE 0 END AS month_used
-  FROM command_usage u, b
-  WHERE u.user_id = $1 AND u.month_start >= b.month_start`;
-
-const BOUNDS = `WITH b AS (SELECT * FROM command_quota_bounds($2::text, coalesce($3::timestamptz, now())))`;
+  FROM command_quota_bounds($2::text, coalesce($3::timestamptz, now())) b
+  LEFT JOIN command_usage u ON u.user_id = $1 AND u.month_start >= b.month_start`;
 
 /** The user's figures of the last 24 h, per command type and in total (command_type NULL). */
 const RECENT = `SELECT command_type, executions, failures, average_duration_ms, p95_duration_ms,
@@ -137,35 +138,30 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
     return { executionId: r.execution_id };
   }
 
-  async usage(
-    userId: string,
-    timezone: string,
-  ): Promise<{ bounds: readonly PeriodCount[]; commands: readonly CommandUsage[] }> {
-    const now = this.options.now?.() ?? null;
-    const [bounds, usage] = await Promise.all([
-      this.db.query<{ day_end: Date; week_end: Date; month_end: Date }>(
-        `SELECT day_end, week_end, month_end FROM command_quota_bounds($1::text, coalesce($2::timestamptz, now()))`,
-        [timezone, now],
-      ),
-      this.db.query<{
-        command_type: string;
-        day_used: string;
-        week_used: string;
-        month_used: string;
-      }>(`${BOUNDS} ${USAGE}`, [userId, timezone, now]),
-    ]);
-    const b = bounds.rows[0]!;
+  async usage(userId: string, timezone: string): Promise<CurrentUsage> {
+    const result = await this.db.query<{
+      day_end: Date;
+      week_end: Date;
+      month_end: Date;
+      command_type: string | null;
+      day_used: string | null;
+      week_used: string | null;
+      month_used: string | null;
+    }>(USAGE, [userId, timezone, this.options.now?.() ?? null]);
+    const b = result.rows[0]!;
     const resets = [b.day_end, b.week_end, b.month_end];
     return {
       bounds: QUOTA_PERIODS.map((period, i) => ({ period, used: 0, resetsAt: resets[i]! })),
-      commands: usage.rows.map((row) => ({
-        commandType: row.command_type,
-        periods: QUOTA_PERIODS.map((period, i) => ({
-          period,
-          used: Number([row.day_used, row.week_used, row.month_used][i]),
-          resetsAt: resets[i]!,
+      commands: result.rows
+        .filter((row) => row.command_type !== null)
+        .map((row) => ({
+          commandType: row.command_type!,
+          periods: QUOTA_PERIODS.map((period, i) => ({
+            period,
+            used: Number([row.day_used, row.week_used, row.month_used][i]),
+            resetsAt: resets[i]!,
+          })),
         })),
-      })),
     };
   }
 
