@@ -35,10 +35,10 @@ export function wireQuotas(
     const tierStore = new PgTierStore(db);
     const { rules, tiers } = quotaCaches(ruleStore, tierStore, logger);
     // A database not migrated yet fails the first load: retried in the background meanwhile.
-    await rules.start(feed, 'command_quota_rules');
     stops.push(() => rules.stop());
-    await tiers.start(feed, 'user_tiers');
     stops.push(() => tiers.stop());
+    // Both loads at once: one round trip of start-up, not two in a row.
+    await Promise.all([rules.start(feed, 'command_quota_rules'), tiers.start(feed, 'user_tiers')]);
     // Rules and tiers may have changed while the database was away.
     db.on('up', () => {
       void rules.reload();

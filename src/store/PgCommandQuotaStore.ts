@@ -7,26 +7,30 @@ import type {
   QuotaDecision,
   QuotaDecisionRequest,
 } from '../quotas/ports.js';
-import { QUOTA_PERIODS, REFUNDED_STATUSES, type QuotaPeriod } from '../quotas/types.js';
-import { NO_EXECUTIONS, type ExecutionSummary } from '../quotas/types.js';
 import {
-  batchError,
+  NO_EXECUTIONS,
+  QUOTA_PERIODS,
+  REFUNDED_STATUSES,
+  type ExecutionSummary,
+  type QuotaPeriod,
+} from '../quotas/types.js';
+import {
   budgetAtSend,
+  callBatchFunction,
   compare,
   itemError,
   mayBeAnItems,
-  requireTimeLeft,
 } from './batchStatement.js';
 import type { Database } from './Database.js';
 import { DecisionBatcher } from './DecisionBatcher.js';
 
 const DECIDE = `SELECT command_quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[],
   $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::uuid[], $10::text, $11::int, $12::int,
-  $13::timestamptz) AS d`;
+  $13::timestamptz) AS result`;
 
 const RECORD = `SELECT command_record_executions($1::text[], $2::text[], $3::int[], $4::uuid[],
   $5::text[], $6::text[], $7::timestamptz[], $8::float8[], $9::float8[], $10::bigint[], $11::int[],
-  $12::text[], $13::boolean[], $14::text, $15::int, $16::timestamptz) AS r`;
+  $12::text[], $13::boolean[], $14::text, $15::int, $16::timestamptz) AS result`;
 
 /**
  * The current periods' ends, and the user's usage in them per command type: one row per command
@@ -197,32 +201,28 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
 
   private async decideBatch(batch: readonly Decision[], deadline: number): Promise<DecisionJson[]> {
     const pairs = usagePairs(batch);
-    requireTimeLeft(deadline);
     const first = batch[0]!;
-    const result = await this.db
-      .query<{ d: DecisionJson[] }>(
-        DECIDE,
-        [
-          pairs.users,
-          pairs.types,
-          pairs.counter,
-          batch.map((d) => d.cost),
-          batch.map((d) => d.limits.daily),
-          batch.map((d) => d.limits.weekly),
-          batch.map((d) => d.limits.monthly),
-          batch.map((d) => d.idempotencyKey),
-          batch.map((d) => d.reservationId),
-          first.timezone,
-          first.reservationTtlS,
-          budgetAtSend(deadline),
-          this.options.now?.() ?? null,
-        ],
-        { name: 'command_quota_decide', fast: true },
-      )
-      .catch((err: unknown) => {
-        throw batchError(err);
-      });
-    return result.rows[0]!.d;
+    return callBatchFunction<DecisionJson[]>(
+      this.db,
+      DECIDE,
+      [
+        pairs.users,
+        pairs.types,
+        pairs.counter,
+        batch.map((d) => d.cost),
+        batch.map((d) => d.limits.daily),
+        batch.map((d) => d.limits.weekly),
+        batch.map((d) => d.limits.monthly),
+        batch.map((d) => d.idempotencyKey),
+        batch.map((d) => d.reservationId),
+        first.timezone,
+        first.reservationTtlS,
+        budgetAtSend(deadline),
+        this.options.now?.() ?? null,
+      ],
+      { name: 'command_quota_decide', fast: true },
+      deadline,
+    );
   }
 
   private async recordBatch(
@@ -230,36 +230,32 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
     deadline: number,
   ): Promise<RecordJson[]> {
     const pairs = usagePairs(batch);
-    requireTimeLeft(deadline);
-    const result = await this.db
-      .query<{ r: RecordJson[] }>(
-        RECORD,
-        [
-          pairs.users,
-          pairs.types,
-          pairs.counter,
-          batch.map((r) => r.reservationId),
-          batch.map((r) => r.idempotencyKey),
-          batch.map((r) => r.host),
-          batch.map((r) => r.startedAt),
-          batch.map((r) => r.durationMs),
-          batch.map((r) => r.cpuPercent),
-          batch.map((r) => r.memoryBytes),
-          batch.map((r) => r.exitCode),
-          batch.map((r) => r.status),
-          batch.map((r) => REFUNDED_STATUSES.has(r.status)),
-          batch[0]!.timezone,
-          budgetAtSend(deadline),
-          this.options.now?.() ?? null,
-        ],
-        // The slower bound (max(2000, 4 x QUOTA_DB_TIMEOUT_MS)) is never shorter than the record
-        // budget: the statement is not given up on while the database may still commit it.
-        { name: 'command_record_executions' },
-      )
-      .catch((err: unknown) => {
-        throw batchError(err);
-      });
-    return result.rows[0]!.r;
+    return callBatchFunction<RecordJson[]>(
+      this.db,
+      RECORD,
+      [
+        pairs.users,
+        pairs.types,
+        pairs.counter,
+        batch.map((r) => r.reservationId),
+        batch.map((r) => r.idempotencyKey),
+        batch.map((r) => r.host),
+        batch.map((r) => r.startedAt),
+        batch.map((r) => r.durationMs),
+        batch.map((r) => r.cpuPercent),
+        batch.map((r) => r.memoryBytes),
+        batch.map((r) => r.exitCode),
+        batch.map((r) => r.status),
+        batch.map((r) => REFUNDED_STATUSES.has(r.status)),
+        batch[0]!.timezone,
+        budgetAtSend(deadline),
+        this.options.now?.() ?? null,
+      ],
+      // The slower bound (max(2000, 4 x QUOTA_DB_TIMEOUT_MS)) is never shorter than the record
+      // budget: the statement is not given up on while the database may still commit it.
+      { name: 'command_record_executions', fast: false },
+      deadline,
+    );
   }
 }
 

@@ -2,19 +2,18 @@ import type { LimitStore } from '../limits/ports.js';
 import type { CounterDecision, CounterRequest } from '../limits/types.js';
 import type { Database } from './Database.js';
 import {
-  batchError,
   budgetAtSend,
+  callBatchFunction,
   compare,
   itemError,
   mayBeAnItems,
-  requireTimeLeft,
 } from './batchStatement.js';
 import { DecisionBatcher } from './DecisionBatcher.js';
 
 // p_now NULL: the decision's time is the database clock, the one every replica shares.
 const DECIDE = `SELECT quota_decide($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
   $6::text[], $7::text[], $8::boolean[], $9::int[], $10::int[], $11::bigint[], $12::text[], $13::text,
-  $14::int, p_now => NULL) AS d`;
+  $14::int, p_now => NULL) AS result`;
 
 /** The jsonb that quota_decide returns for one decision. */
 export interface DecisionJson {
@@ -146,32 +145,29 @@ export class PgLimitStore implements LimitStore {
         shadow.push(c.shadow);
       }
     }
-    requireTimeLeft(deadline);
-    const result = await this.db
-      .query<{ d: DecisionJson[] }>(
-        DECIDE,
-        [
-          distinct.map((c) => c.rule),
-          distinct.map((c) => c.key),
-          item.counter,
-          item.limit,
-          item.windowMs,
-          algorithm,
-          period,
-          shadow,
-          first,
-          count,
-          batch.map((p) => p.hits),
-          batch.map((p) => p.idempotencyKey),
-          batch[0]!.timezone,
-          budgetAtSend(deadline),
-        ],
-        { name: 'quota_decide', fast: true },
-      )
-      .catch((err: unknown) => {
-        throw batchError(err);
-      });
-    return result.rows[0]!.d.map((d) => ({
+    const decisions = await callBatchFunction<DecisionJson[]>(
+      this.db,
+      DECIDE,
+      [
+        distinct.map((c) => c.rule),
+        distinct.map((c) => c.key),
+        item.counter,
+        item.limit,
+        item.windowMs,
+        algorithm,
+        period,
+        shadow,
+        first,
+        count,
+        batch.map((p) => p.hits),
+        batch.map((p) => p.idempotencyKey),
+        batch[0]!.timezone,
+        budgetAtSend(deadline),
+      ],
+      { name: 'quota_decide', fast: true },
+      deadline,
+    );
+    return decisions.map((d) => ({
       allowed: d.allowed,
       retryAfterMs: Number(d.retry_after_ms),
       limits: d.limits.map((l) => ({

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { RejectedInputError, StoreUnavailableError } from '../errors.js';
+import type { Database } from './Database.js';
 import { DecisionTooLateError } from './DecisionBatcher.js';
 
 /**
@@ -36,8 +37,27 @@ export function budgetAtSend(deadline: number): { toPostgres(): string } {
   return { toPostgres: () => String(Math.max(0, Math.floor(deadline - performance.now()))) };
 }
 
+/**
+ * Calls a batched stored function, `text` naming its one result column `result`: not at all
+ * with less than the database's 1 ms left before `deadline`, and its failure passed on as
+ * batchError says. `values` carry the budget (budgetAtSend) where the function takes it.
+ */
+export async function callBatchFunction<T>(
+  db: Database,
+  text: string,
+  values: readonly unknown[],
+  options: { readonly name: string; readonly fast: boolean },
+  deadline: number,
+): Promise<T> {
+  requireTimeLeft(deadline);
+  const result = await db.query<{ result: T }>(text, [...values], options).catch((err: unknown) => {
+    throw batchError(err);
+  });
+  return result.rows[0]!.result;
+}
+
 /** Throws DecisionTooLateError when less than the database's 1 ms resolution is left. */
-export function requireTimeLeft(deadline: number): void {
+function requireTimeLeft(deadline: number): void {
   if (deadline - performance.now() < 1) {
     throw new DecisionTooLateError('no time left to decide before the caller gives up');
   }
@@ -50,7 +70,7 @@ export function requireTimeLeft(deadline: number): void {
  * a failover, out of resources, shutting down) is the failure mode's case, like one that does
  * not answer. Anything else as it is.
  */
-export function batchError(err: unknown): unknown {
+function batchError(err: unknown): unknown {
   const code = sqlState(err);
   if (code !== undefined && TOO_LATE.has(code)) {
     return new DecisionTooLateError(`decision not made in time: ${(err as Error).message}`, {

@@ -56,7 +56,7 @@ describe('PgLimitStore', () => {
       // A wait for a pooled connection: the budget shrinks with it.
       await new Promise((r) => setTimeout(r, 100));
       budgets.push(budgetOf(values));
-      return { rows: [{ d: [decision] }] };
+      return { rows: [{ result: [decision] }] };
     });
     // Answer within 450 ms, margin 50 ms: 400 ms for the database.
     const store = new PgLimitStore(db, { timeoutMs: 500 });
@@ -86,7 +86,7 @@ describe('PgLimitStore', () => {
     let budget = 0;
     const db = fakeDatabase(async (_text, values) => {
       budget = budgetOf(values);
-      return { rows: [{ d: [decision] }] };
+      return { rows: [{ result: [decision] }] };
     });
     await new PgLimitStore(db, { timeoutMs: 500, deadlineMarginMs: 10 }).check(
       [counter],

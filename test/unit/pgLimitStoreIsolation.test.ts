@@ -52,7 +52,7 @@ function fakeDatabase(refuse: (keys: string[]) => Error | undefined) {
       statements.push(decisionKeys);
       const err = refuse(decisionKeys);
       if (err) throw err;
-      return { rows: [{ d: decisionKeys.map(decision) }] };
+      return { rows: [{ result: decisionKeys.map(decision) }] };
     },
   } as unknown as Database;
   return { db, statements };
