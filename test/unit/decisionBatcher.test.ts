@@ -1,52 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { DecisionBatcher, type DecisionBatcherOptions } from '../../src/store/DecisionBatcher.js';
-
-interface Item {
-  readonly id: string;
-  readonly zone?: string;
-  readonly idem?: string;
-}
-
-/** A decide step the test completes by hand, batch by batch. */
-function manualDecide() {
-  const calls: {
-    items: string[];
-    deadline: number;
-    answer: (answers?: string[]) => void;
-    fail: (err: unknown) => void;
-  }[] = [];
-  const decide = (batch: readonly Item[], deadline: number) =>
-    new Promise<string[]>((resolve, reject) => {
-      const items = batch.map((i) => i.id);
-      calls.push({
-        items,
-        deadline,
-        answer: (answers) => resolve(answers ?? items.map((id) => `ok:${id}`)),
-        fail: reject,
-      });
-    });
-  return { calls, decide };
-}
-
-function batcher(
-  decide: DecisionBatcherOptions<Item, string>['decide'],
-  options: Partial<DecisionBatcherOptions<Item, string>> = {},
-) {
-  return new DecisionBatcher<Item, string>({
-    decide,
-    batchKey: (i) => i.zone ?? 'UTC',
-    idempotencyKey: (i) => i.idem ?? null,
-    answerWithinMs: 1000,
-    // Fake timers move the clock without running the loop: it is idle throughout.
-    loopBusyMs: () => 0,
-    ...options,
-  });
-}
-
-/** Lets pending promise callbacks run (fake timers do not advance on their own). */
-const flush = () => vi.advanceTimersByTimeAsync(0);
+import { batcher, flush, manualDecide } from '../support/batcherHarness.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,57 +1,26 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OverloadedError, StoreUnavailableError } from '../../src/errors.js';
 import {
-  DecisionBatcher,
   DecisionTooLateError,
   type DecisionBatcherOptions,
 } from '../../src/store/DecisionBatcher.js';
+import {
+  batcher as harnessBatcher,
+  flush,
+  manualDecide,
+  type Item,
+} from '../support/batcherHarness.js';
 
 // Every test here runs on fake timers: what is asserted is which answer each caller gets and
 // which batches the store was sent, never how long anything took.
 
-interface Item {
-  readonly id: string;
-  readonly key?: string;
-}
-
-/** A decide step the test completes by hand, batch by batch. */
-function manualDecide() {
-  const calls: {
-    items: string[];
-    deadline: number;
-    answer: () => void;
-    fail: (err: unknown) => void;
-  }[] = [];
-  const decide = (batch: readonly Item[], deadline: number) =>
-    new Promise<string[]>((resolve, reject) => {
-      const items = batch.map((i) => i.id);
-      calls.push({
-        items,
-        deadline,
-        answer: () => resolve(items.map((id) => `ok:${id}`)),
-        fail: reject,
-      });
-    });
-  return { calls, decide };
-}
-
-function batcher(
+/** The batcher of the harness, answering within 100 ms. */
+const batcher = (
   decide: DecisionBatcherOptions<Item, string>['decide'],
   options: Partial<DecisionBatcherOptions<Item, string>> = {},
-) {
-  return new DecisionBatcher<Item, string>({
-    decide,
-    batchKey: () => 'UTC',
-    idempotencyKey: () => null,
-    answerWithinMs: 100,
-    // Fake timers move the clock without running the loop: it is idle throughout.
-    loopBusyMs: () => 0,
-    ...options,
-  });
-}
+) => harnessBatcher(decide, { answerWithinMs: 100, ...options });
 
 const outcome = (p: Promise<string>) => p.catch((e: unknown) => e);
-const flush = () => vi.advanceTimersByTimeAsync(0);
 
 afterEach(() => {
   vi.useRealTimers();
