@@ -1,43 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ThrottleSource } from '../../src/core/ports.js';
-import { silentLogger } from '../../src/log.js';
-import { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
-import { quotaCaches, type QuotaCaches } from '../../src/quotas/quotaCaches.js';
-import { QuotaAdmin } from '../../src/quotas/QuotaAdmin.js';
+import type { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
+import type { QuotaAdmin } from '../../src/quotas/QuotaAdmin.js';
 import type { CommandQuotaResult, PeriodLimits, PeriodUsage } from '../../src/quotas/types.js';
-import { Database } from '../../src/store/Database.js';
-import { PgCommandQuotaStore } from '../../src/store/PgCommandQuotaStore.js';
-import { PgCommandRuleStore } from '../../src/store/PgCommandRuleStore.js';
-import { PgTierStore } from '../../src/store/PgTierStore.js';
+import { setTimeQuotas, type SetTimeQuotas } from '../support/setTimeQuotas.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 
 // Calendar periods of command quotas, proven at times the test sets (the store's `now`, passed
 // to the SQL): never by waiting. Every instant below is worked out by hand from the calendar.
 // The real stores, rule index and caches; only the host load is a stub (factor 1: no load).
 
-const logger = silentLogger();
 const HOUR = 3_600_000;
 
 let db: TestDatabase;
-let database: Database;
-let store: PgCommandQuotaStore;
+let quotas: SetTimeQuotas;
 let admin: QuotaAdmin;
-let rules: QuotaCaches['rules'];
-let tiers: QuotaCaches['tiers'];
 /** The time the store decides at; each test sets it before each call. */
 let now = new Date('2024-01-01T00:00:00Z');
-const noLoad: ThrottleSource = { factorFor: () => 1 };
 
 const at = (iso: string) => {
   now = new Date(iso);
 };
 
 function service(timezone: string): CommandQuotaService {
-  return new CommandQuotaService(rules, tiers, store, noLoad, {
-    failureMode: 'open',
-    timezone,
-    reservationTtlS: 3600,
-  });
+  return quotas.service(timezone);
 }
 
 async function rule(userId: string, commandType: string, limits: Partial<PeriodLimits>) {
@@ -80,23 +65,12 @@ async function reservations(userId: string): Promise<number> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  database = new Database({ url: db.url, timeoutMs: 10_000, poolSize: 4, logger });
-  store = new PgCommandQuotaStore(database, {
-    timeoutMs: 10_000,
-    recordTimeoutMs: 10_000,
-    now: () => now,
-  });
-  const ruleStore = new PgCommandRuleStore(database);
-  const tierStore = new PgTierStore(database);
-  ({ rules, tiers } = quotaCaches(ruleStore, tierStore, logger));
-  await Promise.all([rules.reload(), tiers.reload()]);
-  admin = new QuotaAdmin(ruleStore, tierStore, rules, tiers);
+  quotas = await setTimeQuotas(db.url, () => now);
+  ({ admin } = quotas);
 });
 
 afterAll(async () => {
-  rules?.stop();
-  tiers?.stop();
-  await database?.close();
+  await quotas?.stop();
   await db?.drop();
 });
 

@@ -6,15 +6,10 @@ import {
   RecordExecutionRequest,
   type ExecutionSummary,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { silentLogger } from '../../src/log.js';
-import { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
-import { quotaCaches, type QuotaCaches } from '../../src/quotas/quotaCaches.js';
+import type { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
 import type { ExecutionInput } from '../../src/quotas/types.js';
-import { Database } from '../../src/store/Database.js';
-import { PgCommandQuotaStore } from '../../src/store/PgCommandQuotaStore.js';
-import { PgCommandRuleStore } from '../../src/store/PgCommandRuleStore.js';
-import { PgTierStore } from '../../src/store/PgTierStore.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { setTimeQuotas, type SetTimeQuotas } from '../support/setTimeQuotas.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -31,10 +26,8 @@ let db: TestDatabase;
 let server: TestServer;
 let counts: () => Promise<RowCounts>;
 
-let database: Database;
+let quotas: SetTimeQuotas;
 let timed: CommandQuotaService;
-let rules: QuotaCaches['rules'];
-let tiers: QuotaCaches['tiers'];
 /**
  * The time of the set-time store. In 2031: the server's cleanup job deletes only what expired
  * before its own (real) clock, so it never touches these rows.
@@ -121,36 +114,14 @@ beforeAll(async () => {
   });
   counts = await rowCounter(db);
 
-  const logger = silentLogger();
-  database = new Database({ url: db.url, timeoutMs: 10_000, poolSize: 4, logger });
-  const store = new PgCommandQuotaStore(database, {
-    timeoutMs: 10_000,
-    recordTimeoutMs: 10_000,
-    now: () => now,
-  });
-  const ruleStore = new PgCommandRuleStore(database);
-  const tierStore = new PgTierStore(database);
-  ({ rules, tiers } = quotaCaches(ruleStore, tierStore, logger));
-  await Promise.all([rules.reload(), tiers.reload()]);
-  timed = new CommandQuotaService(
-    rules,
-    tiers,
-    store,
-    { factorFor: () => 1 },
-    {
-      failureMode: 'open',
-      timezone: 'UTC',
-      reservationTtlS: TTL_S,
-    },
-  );
+  quotas = await setTimeQuotas(db.url, () => now);
+  timed = quotas.service('UTC', TTL_S);
   // The start's own load sample reaches load_history on the next flush: wait it out.
   await settledCounts(counts);
 });
 
 afterAll(async () => {
-  rules?.stop();
-  tiers?.stop();
-  await database?.close();
+  await quotas?.stop();
   await server?.stop();
   await db?.drop();
 });
