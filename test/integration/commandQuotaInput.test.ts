@@ -17,6 +17,7 @@ import { CommandQuotaRule } from '../../clients/typescript/src/gen/quota/v1/type
 import { RawClient, type RawAnswer } from '../support/rawClient.js';
 import { anyBody, requestMessage } from '../support/requestArbitraries.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { expectRefused as refused } from '../support/expectRefused.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -71,16 +72,8 @@ async function written() {
 }
 
 /** The call answers INVALID_ARGUMENT naming `field`, and nothing was written. */
-async function expectRefused(path: string, body: Buffer, field: string): Promise<RawAnswer> {
-  const before = await written();
-  const answer = await raw.unary(path, body);
-  expect({ code: status[answer.code], field: answer.field }, answer.details).toEqual({
-    code: 'INVALID_ARGUMENT',
-    field,
-  });
-  expect(await written()).toEqual(before);
-  return answer;
-}
+const expectRefused = (path: string, body: Buffer, field: string): Promise<RawAnswer> =>
+  refused(raw, written, path, body, field);
 
 beforeAll(async () => {
   db = await createTestDatabase();

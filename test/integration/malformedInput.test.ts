@@ -21,6 +21,7 @@ import {
 import { RateLimitRule, Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
 import { RawClient, type RawAnswer } from '../support/rawClient.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { expectRefused as refused } from '../support/expectRefused.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -58,17 +59,9 @@ const upsert = (r: Partial<RateLimitRule>) =>
     }),
   );
 
-/** The call answers INVALID_ARGUMENT naming `field`, and no table gained or lost a row. */
-async function expectRefused(path: string, body: Buffer, field: string): Promise<RawAnswer> {
-  const before = await counts();
-  const answer = await raw.unary(path, body);
-  expect({ code: answer.code, field: answer.field }, answer.details).toEqual({
-    code: status.INVALID_ARGUMENT,
-    field,
-  });
-  expect(await counts()).toEqual(before);
-  return answer;
-}
+/** The call answers INVALID_ARGUMENT naming `field`, and nothing was written. */
+const expectRefused = (path: string, body: Buffer, field: string): Promise<RawAnswer> =>
+  refused(raw, counts, path, body, field);
 
 beforeAll(async () => {
   db = await createTestDatabase();
