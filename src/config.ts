@@ -35,6 +35,15 @@ export interface Config {
   readonly hostName: string;
   /** Days of load history and throttle events kept. */
   readonly loadHistoryDays: number;
+  /** Days kept of the other data past which the retention task deletes it. */
+  readonly retention: {
+    readonly executionsDays: number;
+    readonly violationsDays: number;
+    /** Hourly rollups: decision statistics and hourly load. */
+    readonly rollupsDays: number;
+  };
+  /** The violation audit, decision statistics and attack detection. */
+  readonly audit: AuditSettings;
   /** Load thresholds of the throttle policy, in percent. */
   readonly throttleThresholds: {
     readonly slight: number;
@@ -68,6 +77,22 @@ export interface ServerLimits {
   readonly messageTimeoutMs: number;
   /** Requests whose message has not fully arrived, at most, across all connections. */
   readonly maxIncompleteRequests: number;
+}
+
+/** What the audit records and when it flags (and may block) a key. */
+export interface AuditSettings {
+  /** Whether denials are recorded as violations (statistics and metrics are always kept). */
+  readonly enabled: boolean;
+  /** Distinct violation rows buffered between flushes; past it, details are folded away. */
+  readonly bufferSize: number;
+  /** Window of both attack patterns, in seconds. */
+  readonly attackWindowS: number;
+  /** A key denied more than this many times within the window is flagged. */
+  readonly attackDenials: number;
+  /** An IP presenting at least this many distinct users or API keys within the window is flagged. */
+  readonly attackIdentities: number;
+  /** A flagged key is denied on every replica for this long, in seconds; 0 flags only. */
+  readonly blockS: number;
 }
 
 /** PEM files of the server's TLS. */
@@ -271,6 +296,64 @@ export const VARIABLES: readonly Variable[] = [
     schema: z.coerce.number().int().min(1).max(3650),
   },
   {
+    name: 'QUOTA_EXECUTIONS_DAYS',
+    default: '30',
+    description: 'days of recorded executions kept',
+    schema: whole(1, 3650),
+  },
+  {
+    name: 'QUOTA_VIOLATIONS_DAYS',
+    default: '30',
+    description: 'days of violations and attack flags kept',
+    schema: whole(1, 3650),
+  },
+  {
+    name: 'QUOTA_ROLLUPS_DAYS',
+    default: '90',
+    description: 'days of hourly rollups kept (decision statistics, hourly load)',
+    schema: whole(1, 3650),
+  },
+  {
+    name: 'QUOTA_AUDIT',
+    default: 'on',
+    description:
+      'on: every denial is recorded as a violation (in batches, off the hot path); off: not recorded (statistics and metrics still are)',
+    schema: z.enum(['on', 'off']),
+  },
+  {
+    name: 'QUOTA_AUDIT_BUFFER',
+    default: '50000',
+    description:
+      'distinct violation rows buffered between flushes; past it a denial is counted under its rule without its details',
+    schema: whole(100, 10_000_000),
+  },
+  {
+    name: 'QUOTA_ATTACK_WINDOW_S',
+    default: '60',
+    description: 'window of attack detection, seconds',
+    schema: whole(10, 86_400),
+  },
+  {
+    name: 'QUOTA_ATTACK_DENIALS',
+    default: '100',
+    description: 'a key denied more than this many times within the window is flagged as an attack',
+    schema: whole(1, 100_000_000),
+  },
+  {
+    name: 'QUOTA_ATTACK_IDENTITIES',
+    default: '20',
+    description:
+      'an IP presenting at least this many distinct users or API keys within the window is flagged as an attack',
+    schema: whole(2, 100_000),
+  },
+  {
+    name: 'QUOTA_BLOCK_S',
+    default: '0',
+    description:
+      'a flagged key (IP, user or API key) is denied on every replica for this long, seconds; 0 only flags',
+    schema: whole(0, 30 * 86_400),
+  },
+  {
     name: 'QUOTA_THROTTLE_SLIGHT',
     default: '70',
     description: 'load % from which the throttle factor is 0.8',
@@ -414,6 +497,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loadIntervalMs: get<number>('QUOTA_LOAD_INTERVAL_MS'),
     hostName: get<string | undefined>('QUOTA_HOST_NAME') ?? hostname(),
     loadHistoryDays: get<number>('QUOTA_LOAD_HISTORY_DAYS'),
+    retention: Object.freeze({
+      executionsDays: get<number>('QUOTA_EXECUTIONS_DAYS'),
+      violationsDays: get<number>('QUOTA_VIOLATIONS_DAYS'),
+      rollupsDays: get<number>('QUOTA_ROLLUPS_DAYS'),
+    }),
+    audit: Object.freeze({
+      enabled: get<string>('QUOTA_AUDIT') === 'on',
+      bufferSize: get<number>('QUOTA_AUDIT_BUFFER'),
+      attackWindowS: get<number>('QUOTA_ATTACK_WINDOW_S'),
+      attackDenials: get<number>('QUOTA_ATTACK_DENIALS'),
+      attackIdentities: get<number>('QUOTA_ATTACK_IDENTITIES'),
+      blockS: get<number>('QUOTA_BLOCK_S'),
+    }),
     throttleThresholds: Object.freeze(thresholds),
     metricsPort: get<number>('QUOTA_METRICS_PORT'),
     logLevel: get<string>('LOG_LEVEL'),

@@ -1,5 +1,6 @@
 import type { Job } from '../jobs/Job.js';
 import type { Logger } from '../log.js';
+import type { GaugeSource } from '../metrics/GaugeSource.js';
 import { Stops } from './Stops.js';
 
 /** A part that must be ready for the server to report SERVING. */
@@ -17,6 +18,8 @@ export interface Capability<H> {
   readonly handlers: H;
   readonly jobs: readonly Job[];
   readonly health: readonly HealthPart[];
+  /** Figures the metrics endpoint reads at each scrape (buffer sizes, pool use). */
+  readonly gauges?: readonly GaugeSource[];
   stop(): Promise<void>;
 }
 

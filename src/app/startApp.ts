@@ -10,11 +10,17 @@ import { PgLeaderLock } from '../store/PgLeaderLock.js';
 import type { App } from './App.js';
 import { followHealth } from './followHealth.js';
 import { Stops } from './Stops.js';
+import { fanOut } from '../core/decisions.js';
+import type { Capability } from './Capability.js';
+import type { DecisionHooks } from './DecisionHooks.js';
+import { wireAudit } from './wireAudit.js';
 import { wireAuth } from './wireAuth.js';
+import { wireDashboard } from './wireDashboard.js';
 import { wireDatabase } from './wireDatabase.js';
 import { wireLimits } from './wireLimits.js';
 import { wireLoad } from './wireLoad.js';
 import { wireQuotas } from './wireQuotas.js';
+import { wireTasks } from './wireTasks.js';
 
 /** The composition root: assembles the capabilities that the wire* files build. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -38,9 +44,25 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const auth = stops.own(await wireAuth(config, logger, db, feed, base));
     const { deps } = auth;
     const load = stops.own(await wireLoad(config, logger, db, feed, deps));
-    const limits = stops.own(await wireLimits(config, logger, db, feed, load.hub, deps));
-    const quotas = stops.own(await wireQuotas(config, logger, db, feed, load.hub, deps));
-    const capabilities = [database, auth, load, limits, quotas];
+    // Before the decision capabilities: they tell it every answer and ask it for blocks.
+    const audit = stops.own(await wireAudit(config, logger, db, feed, deps));
+    const hooks: DecisionHooks = {
+      listener: fanOut(audit.listener, metrics.decisions),
+      blocks: audit.blocks,
+      onBatch: (store, items) => metrics.decisionBatch(store, items),
+    };
+    const limits = stops.own(await wireLimits(config, logger, db, feed, load.hub, deps, hooks));
+    const quotas = stops.own(await wireQuotas(config, logger, db, feed, load.hub, deps, hooks));
+    const tasks = stops.own(await wireTasks(config, logger, db, jobs, deps));
+    const dashboard = stops.own(
+      await wireDashboard(
+        logger,
+        db,
+        { load: load.admin, audit: audit.reports, quotas: quotas.usage },
+        deps,
+      ),
+    );
+    const capabilities: readonly Omit<Capability<unknown>, 'stop'>[] = [database, auth, load, audit, limits, quotas, tasks, dashboard];
 
     const server = new GrpcServer({
       logger,
@@ -51,6 +73,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         ...load.handlers.admin,
         ...auth.handlers.admin,
         ...quotas.handlers.admin,
+        ...audit.handlers.admin,
+        ...tasks.handlers.admin,
+        ...dashboard.handlers.admin,
       },
       onShutdown: () => shutdown.abort(),
     });
@@ -61,6 +86,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     );
     for (const job of [...capabilities.flatMap((c) => c.jobs), health.job]) jobs.register(job);
     jobs.start();
+    metrics.addGauges(capabilities.flatMap((c) => c.gauges ?? []));
+    metrics.followJobs(() => jobs.list());
 
     const port = await server.listen(config.host, config.port, credentials);
     stops.push(() => server.shutdown(0));

@@ -15,6 +15,7 @@ import { PgMaintenance } from '../store/PgMaintenance.js';
 import { PgRuleStore } from '../store/PgRuleStore.js';
 import { PgSecretStore } from '../store/PgSecretStore.js';
 import { wire } from './Capability.js';
+import type { DecisionHooks } from './DecisionHooks.js';
 
 /** Wait before another try at the API-key secret, in ms. */
 const SECRET_RETRY_MS = 1000;
@@ -33,6 +34,7 @@ export function wireLimits(
   feed: ChangeFeed,
   throttle: ThrottleSource,
   deps: HandlerDeps,
+  hooks: DecisionHooks,
 ) {
   return wire(logger, async (stops) => {
     const keys = new CallerKeys(config.ipv6PrefixBits);
@@ -71,9 +73,18 @@ export function wireLimits(
 
     const limits = new LimitService(
       ruleCache,
-      new PgLimitStore(db, { timeoutMs: config.dbTimeoutMs }),
+      new PgLimitStore(db, {
+        timeoutMs: config.dbTimeoutMs,
+        onBatch: (items) => hooks.onBatch('limits', items),
+      }),
       throttle,
-      { failureMode: config.failureMode, timezone: config.timezone, keys },
+      {
+        failureMode: config.failureMode,
+        timezone: config.timezone,
+        keys,
+        listener: hooks.listener,
+        blocks: hooks.blocks,
+      },
     );
     return {
       handlers: limitHandlers({ limits, rules }, deps),

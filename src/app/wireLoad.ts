@@ -63,6 +63,7 @@ export function wireLoad(
     return {
       hub,
       sampling,
+      admin,
       handlers: loadHandlers({ hub, admin }, deps),
       health: [],
       jobs: [

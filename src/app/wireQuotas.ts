@@ -13,6 +13,7 @@ import { PgCommandRuleStore } from '../store/PgCommandRuleStore.js';
 import { PgQuotaMaintenance } from '../store/PgQuotaMaintenance.js';
 import { PgTierStore } from '../store/PgTierStore.js';
 import { wire } from './Capability.js';
+import type { DecisionHooks } from './DecisionHooks.js';
 
 /** Time a RecordExecution has to be stored durably before it is answered UNAVAILABLE, in ms. */
 const RECORD_TIMEOUT_MS = 2000;
@@ -29,6 +30,7 @@ export function wireQuotas(
   feed: ChangeFeed,
   throttle: ThrottleSource,
   deps: HandlerDeps,
+  hooks: DecisionHooks,
 ) {
   return wire(logger, async (stops) => {
     const ruleStore = new PgCommandRuleStore(db);
@@ -48,14 +50,17 @@ export function wireQuotas(
     const store = new PgCommandQuotaStore(db, {
       timeoutMs: config.dbTimeoutMs,
       recordTimeoutMs: Math.max(RECORD_TIMEOUT_MS, config.dbTimeoutMs),
+      onBatch: (items) => hooks.onBatch('command_quotas', items),
     });
     const quotas = new CommandQuotaService(rules, tiers, store, throttle, {
       failureMode: config.failureMode,
       timezone: config.timezone,
       reservationTtlS: config.reservationTtlS,
+      listener: hooks.listener,
     });
     const admin = new QuotaAdmin(ruleStore, tierStore, rules, tiers);
     return {
+      usage: undefined as unknown,
       handlers: commandQuotaHandlers({ quotas, admin }, deps),
       health: [{ name: 'command quota rules', ready: () => rules.ready && tiers.ready }],
       jobs: [expiryJob('expired-reservations-cleanup', new PgQuotaMaintenance(db), logger)],

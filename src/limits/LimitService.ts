@@ -1,4 +1,12 @@
 import { createHash } from 'node:crypto';
+import {
+  NO_AUDIT,
+  type ActiveBlock,
+  type BlockSource,
+  type DecidedCaller,
+  type DecisionListener,
+  type RuleOutcome,
+} from '../core/decisions.js';
 import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ThrottleSource } from '../core/ports.js';
@@ -13,29 +21,75 @@ export interface LimitServiceOptions {
   readonly timezone: string;
   /** Counter keys of the caller's IP address and API key. */
   readonly keys: CallerKeys;
+  /** Told of every answer (audit, statistics, metrics). @default none */
+  readonly listener?: DecisionListener;
+  /** Keys blocked for an attack: denied before any rule is asked. @default none */
+  readonly blocks?: BlockSource;
 }
+
+/** The rule name a blocked key's denial carries. */
+export const ATTACK_BLOCK_RULE = 'attack-block';
 
 /** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
 export class LimitService {
+  private readonly listener: DecisionListener;
+  private readonly blocks: BlockSource;
+
   constructor(
     private readonly rules: RuleCache,
     private readonly store: LimitStore,
     private readonly throttle: ThrottleSource,
     private readonly options: LimitServiceOptions,
-  ) {}
+  ) {
+    this.listener = options.listener ?? NO_AUDIT;
+    this.blocks = options.blocks ?? NO_AUDIT;
+  }
 
   async check(request: CheckLimitInput): Promise<CheckLimitResult> {
     const input = validateCheckLimit(request);
     // Matched, counted and stored by these keys: the IP canonical, the API key hashed.
     const keyed = this.options.keys.forCall(input);
+    const caller: DecidedCaller = {
+      ip: keyed?.ip,
+      userId: input.userId,
+      apiKeyHash: keyed?.apiKey,
+      resource: input.resource,
+      path: input.path,
+      userAgent: input.userAgent,
+      host: input.host,
+    };
+    const result = await this.decide(input, keyed, caller);
+    this.listener.decided({
+      source: 'check_limit',
+      allowed: result.answer.allowed,
+      degraded: result.answer.degraded,
+      replayed: result.replayed,
+      rules: result.outcomes,
+      caller,
+      at: Date.now(),
+    });
+    return result.answer;
+  }
+
+  private async decide(
+    input: CheckLimitInput,
+    keyed: CheckLimitInput | null,
+    caller: DecidedCaller,
+  ): Promise<Decided> {
     const throttleFactor = this.throttle.factorFor(input.host);
     // Without rules (or the secret API keys are hashed under) there is nothing to decide by:
     // that is not "no rule applies".
-    if (!this.rules.ready || keyed === null) return this.failureMode(throttleFactor);
+    if (!this.rules.ready || keyed === null) return this.failureMode(throttleFactor, []);
+    const block = this.blocks.blockFor(caller);
+    if (block) return blocked(block, input, keyed, throttleFactor);
     // The store orders counters for locking; this order is the response's.
     const matched = this.rules.match(keyed);
     if (matched.length === 0) {
-      return { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor };
+      return {
+        answer: { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor },
+        replayed: false,
+        outcomes: [],
+      };
     }
     const counters: CounterRequest[] = matched.map(({ rule, key }) => ({
       rule: rule.name,
@@ -60,31 +114,104 @@ export class LimitService {
       // deadline) gets the failure mode. Nothing else does: the service's own backlog is shed
       // (OverloadedError, RESOURCE_EXHAUSTED), a value the store refused is this caller's bad
       // input, and anything unexpected fails this call alone (INTERNAL, logged at the boundary).
-      if (err instanceof StoreUnavailableError) return this.failureMode(throttleFactor);
+      if (err instanceof StoreUnavailableError) {
+        const outcomes = matched.map(({ rule, key }) => ({
+          rule: rule.name,
+          scope: rule.scope,
+          key,
+          shadow: rule.shadow,
+          exceeded: false,
+        }));
+        return this.failureMode(throttleFactor, outcomes);
+      }
       throw err;
     }
     // A replayed answer may name rules changed since; report the ones still known.
     const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));
     const limits: LimitStatus[] = [];
+    const outcomes: RuleOutcome[] = [];
     for (const l of decision.limits) {
       const scope = scopes.get(l.rule);
       if (!scope) continue;
+      outcomes.push({ rule: l.rule, scope, key: l.key, shadow: l.shadow, exceeded: l.exceeded });
       // The caller sees the API key it sent, never the hash that was stored.
       const key = scope === 'api_key' && l.key === keyed.apiKey ? input.apiKey! : l.key;
       limits.push({ ...l, scope, key });
     }
     return {
-      allowed: decision.allowed,
-      limits,
-      retryAfterMs: decision.allowed ? null : Math.max(1, decision.retryAfterMs),
-      degraded: false,
-      throttleFactor,
+      answer: {
+        allowed: decision.allowed,
+        limits,
+        retryAfterMs: decision.allowed ? null : Math.max(1, decision.retryAfterMs),
+        degraded: false,
+        throttleFactor,
+      },
+      replayed: decision.replayed,
+      outcomes,
     };
   }
 
-  private failureMode(throttleFactor: number): CheckLimitResult {
-    return { ...failureModeAnswer(this.options.failureMode), limits: [], throttleFactor };
+  private failureMode(throttleFactor: number, outcomes: readonly RuleOutcome[]): Decided {
+    return {
+      answer: { ...failureModeAnswer(this.options.failureMode), limits: [], throttleFactor },
+      replayed: false,
+      outcomes,
+    };
   }
+}
+
+/** An answer with what the listener is told of it. */
+interface Decided {
+  readonly answer: CheckLimitResult;
+  readonly replayed: boolean;
+  readonly outcomes: readonly RuleOutcome[];
+}
+
+/**
+ * A key blocked for an attack is denied before any rule is asked, and nothing is counted: the
+ * answer names the block as its rule, with the time it has left.
+ */
+function blocked(
+  block: ActiveBlock,
+  input: CheckLimitInput,
+  keyed: CheckLimitInput,
+  throttleFactor: number,
+): Decided {
+  const scope = block.scope as LimitStatus['scope'];
+  // The caller sees the API key it sent, never the hash the block holds.
+  const key = scope === 'api_key' && block.key === keyed.apiKey ? input.apiKey! : block.key;
+  const remainingMs = Math.max(1, Math.ceil(block.remainingMs));
+  return {
+    answer: {
+      allowed: false,
+      limits: [
+        {
+          rule: ATTACK_BLOCK_RULE,
+          scope,
+          key,
+          limit: 0,
+          remaining: 0,
+          windowMs: remainingMs,
+          resetAfterMs: remainingMs,
+          shadow: false,
+          exceeded: true,
+        },
+      ],
+      retryAfterMs: remainingMs,
+      degraded: false,
+      throttleFactor,
+    },
+    replayed: false,
+    outcomes: [
+      {
+        rule: ATTACK_BLOCK_RULE,
+        scope: block.scope,
+        key: block.key,
+        shadow: false,
+        exceeded: true,
+      },
+    ],
+  };
 }
 
 /**

@@ -80,6 +80,8 @@ export interface CounterRequest {
 /** What the store decided for a list of counters, in the order given. */
 export interface CounterDecision {
   readonly allowed: boolean;
+  /** A replay of the answer first given for the same idempotency key. */
+  readonly replayed: boolean;
   readonly retryAfterMs: number;
   readonly limits: readonly {
     readonly rule: string;

@@ -1,5 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionListener } from '../core/decisions.js';
+import type { JobStatus } from '../jobs/Job.js';
+import type { GaugeSource } from './GaugeSource.js';
 
 /** Prometheus metrics of one process, served on /metrics. */
 export class Metrics {
@@ -30,6 +33,18 @@ export class Metrics {
     this.calls.inc({ method, code: String(code) });
     this.latency.observe({ method }, ms / 1000);
   }
+
+  /** Counts decisions by rule and result. TODO(metrics helper): implement. */
+  readonly decisions: DecisionListener = { decided: () => undefined };
+
+  /** Records the size of one decision batch of `store`. TODO(metrics helper): implement. */
+  decisionBatch(_store: string, _items: number): void {}
+
+  /** Registers figures read at each scrape. TODO(metrics helper): implement. */
+  addGauges(_gauges: readonly GaugeSource[]): void {}
+
+  /** Task runs and failures, read at each scrape. TODO(metrics helper): implement. */
+  followJobs(_list: () => readonly JobStatus[]): void {}
 
   /** Serves GET /metrics on `port` (all interfaces); resolves with the bound port. */
   listen(port: number, host = '0.0.0.0'): Promise<number> {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { NO_AUDIT, type DecisionListener } from '../core/decisions.js';
 import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
 import type { FollowedCache } from '../core/FollowedCache.js';
 import type { ThrottleSource } from '../core/ports.js';
@@ -25,6 +26,8 @@ export interface CommandQuotaServiceOptions {
   readonly timezone: string;
   /** A reservation never settled expires (and stays counted) after this, in seconds. */
   readonly reservationTtlS: number;
+  /** Told of every answer (audit, statistics, metrics). @default none */
+  readonly listener?: DecisionListener;
 }
 
 const NO_LIMITS: PeriodLimits = { daily: null, weekly: null, monthly: null };
@@ -45,6 +48,33 @@ export class CommandQuotaService {
 
   async check(request: CommandQuotaInput): Promise<CommandQuotaResult> {
     const input = validateCommandQuota(request);
+    const { answer, replayed } = await this.decide(input);
+    // Labelled by the rule's command type (a set the admins bound), not the caller's.
+    const ruleType = this.rules.value?.ruleFor(input.userId, input.commandType)?.commandType ?? '*';
+    (this.options.listener ?? NO_AUDIT).decided({
+      source: 'command_quota',
+      allowed: answer.allowed,
+      degraded: answer.degraded,
+      replayed,
+      rules: [
+        {
+          rule: `command:${ruleType}`,
+          scope: 'command',
+          key: `${input.userId}/${input.commandType}`,
+          shadow: false,
+          exceeded: answer.reason?.startsWith('QUOTA_EXCEEDED') === true,
+        },
+      ],
+      caller: { userId: input.userId, host: input.host, commandType: input.commandType },
+      reason: answer.reason ?? undefined,
+      at: Date.now(),
+    });
+    return answer;
+  }
+
+  private async decide(
+    input: CommandQuotaInput,
+  ): Promise<{ answer: CommandQuotaResult; replayed: boolean }> {
     const throttleFactor = this.throttle.factorFor(input.host);
     const index = this.rules.value;
     const tiers = this.tiers.value;
@@ -52,7 +82,7 @@ export class CommandQuotaService {
     // The host protects itself whoever asks, and a denial for it consumes nothing: the periods
     // are read, not counted.
     if (throttleFactor <= 0) {
-      return {
+      const answer: CommandQuotaResult = {
         allowed: false,
         reason: 'SYSTEM_OVERLOADED',
         periods: await this.currentPeriods(input, index, tier),
@@ -62,10 +92,13 @@ export class CommandQuotaService {
         reservationId: null,
         degraded: false,
       };
+      return { answer, replayed: false };
     }
     const delayMs = tier.delayed ? Math.round((1 - throttleFactor) * 1000) : 0;
     // Without rules or tiers there is nothing to decide by: that is not "no rule applies".
-    if (!index || !tiers) return this.failureMode(tier, throttleFactor, delayMs);
+    if (!index || !tiers) {
+      return { answer: this.failureMode(tier, throttleFactor, delayMs), replayed: false };
+    }
     const limits = scaled(index.ruleFor(input.userId, input.commandType)?.limits, tier);
     let decision;
     try {
@@ -81,11 +114,11 @@ export class CommandQuotaService {
     } catch (err) {
       // Only a store that does not answer gets the failure mode (see LimitService.check).
       if (err instanceof StoreUnavailableError) {
-        return this.failureMode(tier, throttleFactor, delayMs);
+        return { answer: this.failureMode(tier, throttleFactor, delayMs), replayed: false };
       }
       throw err;
     }
-    return {
+    const answer: CommandQuotaResult = {
       allowed: decision.allowed,
       reason: decision.allowed ? null : `QUOTA_EXCEEDED: ${decision.exhausted.join(', ')}`,
       periods: decision.periods.map((p) => usage(p, limits)),
@@ -95,6 +128,7 @@ export class CommandQuotaService {
       reservationId: decision.reservationId,
       degraded: false,
     };
+    return { answer, replayed: decision.replayed };
   }
 
   /** Stores an execution durably; resolves with its id once it is committed. */

@@ -29,6 +29,8 @@ export interface PeriodCount {
 
 export interface QuotaDecision {
   readonly allowed: boolean;
+  /** A replay of the answer first given for the same idempotency key. */
+  readonly replayed: boolean;
   /** The periods that denied, in daily, weekly, monthly order; empty when allowed. */
   readonly exhausted: readonly QuotaPeriod[];
   /** Daily, weekly, monthly: usage after the decision. */

@@ -57,6 +57,7 @@ interface DecisionJson {
   used: [number, number, number];
   resets_ms: [number, number, number];
   reservation_id: string | null;
+  replayed?: boolean;
 }
 
 /** The jsonb that command_record_executions returns for one execution. */
@@ -70,6 +71,8 @@ interface Decision extends QuotaDecisionRequest {
 }
 
 export interface PgCommandQuotaStoreOptions {
+  /** Told the size of each decision batch sent (metrics). */
+  readonly onBatch?: (items: number) => void;
   /** Time within which a caller has its decision, queueing and the failure mode included, in ms. */
   readonly timeoutMs: number;
   /** Time within which an execution is stored or refused as unavailable, in ms. */
@@ -110,7 +113,10 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
       batchKey: (d) => `${d.timezone}\u0000${d.reservationTtlS}`,
       idempotencyKey: (d) => d.idempotencyKey,
       sharedKeys: (d) => [usageId(d)],
-      decide: (batch, deadline) => this.decideBatch(batch, deadline),
+      decide: (batch, deadline) => {
+        options.onBatch?.(batch.length);
+        return this.decideBatch(batch, deadline);
+      },
     });
     this.records = new DecisionBatcher({
       ...batching(options.recordTimeoutMs),
@@ -125,6 +131,7 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
     const d = await this.decisions.submit({ ...request, reservationId: randomUUID() });
     return {
       allowed: d.allowed,
+      replayed: d.replayed === true,
       exhausted: d.exhausted,
       periods: QUOTA_PERIODS.map((period, i) => ({
         period,

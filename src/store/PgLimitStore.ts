@@ -42,6 +42,8 @@ interface LimitCheck {
 }
 
 export interface PgLimitStoreOptions {
+  /** Told the size of each batch sent (metrics). */
+  readonly onBatch?: (items: number) => void;
   /** Time within which a caller has its answer, queueing and the failure mode included, in ms. */
   readonly timeoutMs: number;
   /** Batches in flight at once. @default 2 */
@@ -92,7 +94,10 @@ export class PgLimitStore implements LimitStore {
       batchKey: (c) => c.timezone,
       idempotencyKey: (c) => c.idempotencyKey,
       sharedKeys: (c) => c.counters.map(counterId),
-      decide: (batch, deadline) => this.decide(batch, deadline),
+      decide: (batch, deadline) => {
+        options.onBatch?.(batch.length);
+        return this.decide(batch, deadline);
+      },
       isolate: mayBeAnItems,
       itemError,
     });
@@ -169,6 +174,7 @@ export class PgLimitStore implements LimitStore {
     );
     return decisions.map((d) => ({
       allowed: d.allowed,
+      replayed: d.replayed === true,
       retryAfterMs: Number(d.retry_after_ms),
       limits: d.limits.map((l) => ({
         rule: l.rule,

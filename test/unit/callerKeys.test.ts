@@ -217,6 +217,7 @@ describe('LimitService', () => {
         seen.push({ counters, idem });
         return {
           allowed: true,
+          replayed: false,
           retryAfterMs: 0,
           limits: counters.map((c) => ({
             rule: c.rule,

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { Duration } from '../../google/protobuf/duration.js';
 import { Timestamp } from '../../google/protobuf/timestamp.js';
 import { CommandQuotaRule, RateLimitRule, Scope, scopeFromJSON, scopeToJSON } from './types.js';
 
@@ -168,6 +169,50 @@ export function roleToJSON(object: Role): string {
     case Role.ROLE_ADMIN:
       return 'ROLE_ADMIN';
     case Role.UNRECOGNIZED:
+    default:
+      return 'UNRECOGNIZED';
+  }
+}
+
+export enum AttackKind {
+  ATTACK_KIND_UNSPECIFIED = 0,
+  /** ATTACK_KIND_REPEATED_DENIALS - One key denied more than QUOTA_ATTACK_DENIALS times within QUOTA_ATTACK_WINDOW_S. */
+  ATTACK_KIND_REPEATED_DENIALS = 1,
+  /**
+   * ATTACK_KIND_IDENTITY_SPREAD - One IP presenting at least QUOTA_ATTACK_IDENTITIES distinct users or API keys within
+   * QUOTA_ATTACK_WINDOW_S.
+   */
+  ATTACK_KIND_IDENTITY_SPREAD = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function attackKindFromJSON(object: any): AttackKind {
+  switch (object) {
+    case 0:
+    case 'ATTACK_KIND_UNSPECIFIED':
+      return AttackKind.ATTACK_KIND_UNSPECIFIED;
+    case 1:
+    case 'ATTACK_KIND_REPEATED_DENIALS':
+      return AttackKind.ATTACK_KIND_REPEATED_DENIALS;
+    case 2:
+    case 'ATTACK_KIND_IDENTITY_SPREAD':
+      return AttackKind.ATTACK_KIND_IDENTITY_SPREAD;
+    case -1:
+    case 'UNRECOGNIZED':
+    default:
+      return AttackKind.UNRECOGNIZED;
+  }
+}
+
+export function attackKindToJSON(object: AttackKind): string {
+  switch (object) {
+    case AttackKind.ATTACK_KIND_UNSPECIFIED:
+      return 'ATTACK_KIND_UNSPECIFIED';
+    case AttackKind.ATTACK_KIND_REPEATED_DENIALS:
+      return 'ATTACK_KIND_REPEATED_DENIALS';
+    case AttackKind.ATTACK_KIND_IDENTITY_SPREAD:
+      return 'ATTACK_KIND_IDENTITY_SPREAD';
+    case AttackKind.UNRECOGNIZED:
     default:
       return 'UNRECOGNIZED';
   }
@@ -468,6 +513,254 @@ export interface RevokeTokenRequest {
 export interface RevokeTokenResponse {
   /** The token as stored, `revoked_at` set. */
   token: TokenInfo | undefined;
+}
+
+export interface GetViolationsRequest {
+  /** Start of the range, inclusive. Default unset: `until` minus 24 hours. */
+  since: Date | undefined;
+  /** End of the range, exclusive. Default unset: now. */
+  until: Date | undefined;
+  /**
+   * Only denials by this rule: a rate-limit rule's name, "command:<command type>" or
+   * "attack-block". Default empty: every rule.
+   */
+  rule: string;
+  /** Only denials of calls that carried this user. Default empty: every user. */
+  userId: string;
+  /**
+   * Only denials of calls from this IP address (IPv6 as its counted network, e.g.
+   * "2001:db8::/64"). Default empty: every address.
+   */
+  ip: string;
+  /** Recent entries at most, 1-1000. Default 0, which means 100. */
+  limit: number;
+}
+
+/** Denials that one row of the audit stands for: identical ones are recorded once with a count. */
+export interface Violation {
+  /** First and last denial the row stands for (the deciding replica's clock). */
+  firstAt: Date | undefined;
+  lastAt: Date | undefined;
+  /** Denials the row stands for, at least 1. */
+  count: number;
+  /** "check_limit" or "command_quota". */
+  source: string;
+  /**
+   * The rule that denied: a rate-limit rule's name, "command:<command type of the rule>" or
+   * "attack-block".
+   */
+  rule: string;
+  /** "ip", "user", "api_key", "resource" or "command". */
+  scope: string;
+  /**
+   * The denied key: an API key only as the first 12 characters of its keyed hash; for a command
+   * "<user_id>/<command_type>". Empty for denials whose details were not kept (buffer full).
+   */
+  key: string;
+  /** The caller's fields, as far as the call carried them. IPs are canonical. */
+  ip: string;
+  userId: string;
+  /** First 12 characters of the keyed hash of the call's API key; never the key. */
+  apiKeyPrefix: string;
+  path: string;
+  userAgent: string;
+  host: string;
+  /** For command quotas: "QUOTA_EXCEEDED: daily" and the like. */
+  reason: string;
+}
+
+export interface RuleCount {
+  rule: string;
+  count: number;
+}
+
+export interface KeyCount {
+  /** "ip", "user", "api_key", "resource" or "command". */
+  scope: string;
+  key: string;
+  count: number;
+}
+
+export interface HourCount {
+  /** Start of the hour. */
+  hour: Date | undefined;
+  count: number;
+}
+
+export interface AttackPattern {
+  kind: AttackKind;
+  /** Scope and key flagged: for an identity spread, scope "ip" and the address. */
+  scope: string;
+  key: string;
+  /**
+   * Denials in the window (repeated denials) or distinct identities (identity spread), at the
+   * last detection.
+   */
+  count: number;
+  firstSeen: Date | undefined;
+  lastSeen: Date | undefined;
+  /** Every replica denies the key until then; unset when it is not blocked (QUOTA_BLOCK_S 0). */
+  blockedUntil: Date | undefined;
+}
+
+export interface GetViolationsResponse {
+  /** Denials in the range matching the filters. */
+  total: number;
+  /** Per rule, most first. */
+  byRule: RuleCount[];
+  /** The 20 most denied keys, most first. */
+  topKeys: KeyCount[];
+  /** Per hour with denials, oldest first. */
+  perHour: HourCount[];
+  /** Patterns seen in the range, newest first. */
+  attacks: AttackPattern[];
+  /** The most recent entries, newest first. */
+  recent: Violation[];
+}
+
+export interface GetStatsRequest {
+  /** Start of the range, inclusive (rounded down to the hour). Default unset: `until` minus 24 hours. */
+  since: Date | undefined;
+  /** End of the range, exclusive. Default unset: now. */
+  until: Date | undefined;
+  /** Only this rate-limit rule or command type. Default empty: all. */
+  name: string;
+}
+
+export interface DecisionStats {
+  /** Start of the hour; unset in totals. */
+  hour: Date | undefined;
+  /** "rule" (a rate-limit rule) or "command" (a command type). Name "*" counts every call. */
+  kind: string;
+  name: string;
+  /** Calls admitted where this rule applied. */
+  allowed: number;
+  /** Calls this rule denied. */
+  denied: number;
+  /** Calls this shadow rule would have denied (they were not denied for it). */
+  shadowDenied: number;
+  /** Calls answered in the failure mode (database not answering). */
+  degraded: number;
+}
+
+export interface GetStatsResponse {
+  /** Per hour, kind and name, oldest first. */
+  hours: DecisionStats[];
+  /** Per kind and name over the whole range. */
+  totals: DecisionStats[];
+}
+
+export interface GetDashboardRequest {
+  /** Hours the statistics, violators and attacks cover, 1-720. Default 0, which means 24. */
+  hours: number;
+}
+
+/** Units of a command type counted in the current periods, over every user. */
+export interface CommandUsage {
+  commandType: string;
+  usedToday: number;
+  usedThisWeek: number;
+  usedThisMonth: number;
+  /** Users with usage today. */
+  usersToday: number;
+}
+
+export interface UserUsage {
+  userId: string;
+  commandType: string;
+  usedToday: number;
+}
+
+export interface GetDashboardResponse {
+  /** When the dashboard was read (database clock). */
+  at: Date | undefined;
+  /** Whether this replica's database answers. */
+  databaseAvailable: boolean;
+  /** Host health, as GetResourceHealth. */
+  hosts: HostHealth[];
+  /** Load over the last 15 minutes, as GetLoadTrend. */
+  trends: MetricTrend[];
+  /** The 10 most denied keys over the hours asked. */
+  topViolators: KeyCount[];
+  /** Attack patterns seen over the hours asked. */
+  attacks: AttackPattern[];
+  /** Decision totals per rule and command type over the hours asked. */
+  stats: DecisionStats[];
+  /** Command quota usage per command type in the current periods. */
+  quotaUsage: CommandUsage[];
+  /** The 10 users with the most units today. */
+  topUsers: UserUsage[];
+  /** Denials over the hours asked. */
+  violations: number;
+}
+
+export interface TaskStatus {
+  /** Name RunTask takes. */
+  name: string;
+  /** Time between runs. */
+  interval: Duration | undefined;
+  /** Run by one replica at a time across the cluster. */
+  clusterWide: boolean;
+  /** Runs on this replica, failed ones included; skipped ones not. */
+  runs: number;
+  failures: number;
+  /** Runs skipped because another replica held the task's lock. */
+  skipped: number;
+  /** Failures since the last success; the next run comes sooner, with backoff. */
+  consecutiveFailures: number;
+  /** Unset before the first run. */
+  lastRunAt: Date | undefined;
+  lastDuration: Duration | undefined;
+  /** Message of the last failure; empty since a success. */
+  lastError: string;
+  /** Unset while stopped. */
+  nextRunAt: Date | undefined;
+  running: boolean;
+}
+
+export interface ListTasksRequest {}
+
+export interface ListTasksResponse {
+  /** By name. */
+  tasks: TaskStatus[];
+  /** Host name of the replica that answered. */
+  replica: string;
+}
+
+export interface RunTaskRequest {
+  /** TaskStatus.name. Required. */
+  name: string;
+}
+
+export interface RunTaskResponse {
+  /** False when another replica held the task's lock, so it was not run here. */
+  ran: boolean;
+  /** The task after the run. */
+  task: TaskStatus | undefined;
+}
+
+export interface CleanupOldDataRequest {
+  /**
+   * Days kept of each kind of data, 1-3650; 0 keeps the configured retention.
+   * Executions (default QUOTA_EXECUTIONS_DAYS).
+   */
+  executionsDays: number;
+  /** Violations and attack flags (default QUOTA_VIOLATIONS_DAYS). */
+  violationsDays: number;
+  /** Raw load history and throttle events (default QUOTA_LOAD_HISTORY_DAYS). */
+  loadHistoryDays: number;
+  /** Hourly rollups: decision statistics and hourly load (default QUOTA_ROLLUPS_DAYS). */
+  rollupsDays: number;
+}
+
+export interface DeletedRows {
+  table: string;
+  rows: number;
+}
+
+export interface CleanupOldDataResponse {
+  /** One entry per table cleaned, by table name. */
+  deleted: DeletedRows[];
 }
 
 function createBaseUpsertRateLimitRuleRequest(): UpsertRateLimitRuleRequest {
@@ -4313,6 +4606,2925 @@ export const RevokeTokenResponse: MessageFns<RevokeTokenResponse> = {
   },
 };
 
+function createBaseGetViolationsRequest(): GetViolationsRequest {
+  return { since: undefined, until: undefined, rule: '', userId: '', ip: '', limit: 0 };
+}
+
+export const GetViolationsRequest: MessageFns<GetViolationsRequest> = {
+  encode(message: GetViolationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(10).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(18).fork()).join();
+    }
+    if (message.rule !== '') {
+      writer.uint32(26).string(message.rule);
+    }
+    if (message.userId !== '') {
+      writer.uint32(34).string(message.userId);
+    }
+    if (message.ip !== '') {
+      writer.uint32(42).string(message.ip);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(48).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetViolationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetViolationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetViolationsRequest {
+    return {
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : '',
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : '',
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: GetViolationsRequest): unknown {
+    const obj: any = {};
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = message.until.toISOString();
+    }
+    if (message.rule !== '') {
+      obj.rule = message.rule;
+    }
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.ip !== '') {
+      obj.ip = message.ip;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetViolationsRequest>, I>>(base?: I): GetViolationsRequest {
+    return GetViolationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetViolationsRequest>, I>>(
+    object: I,
+  ): GetViolationsRequest {
+    const message = createBaseGetViolationsRequest();
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.rule = object.rule ?? '';
+    message.userId = object.userId ?? '';
+    message.ip = object.ip ?? '';
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseViolation(): Violation {
+  return {
+    firstAt: undefined,
+    lastAt: undefined,
+    count: 0,
+    source: '',
+    rule: '',
+    scope: '',
+    key: '',
+    ip: '',
+    userId: '',
+    apiKeyPrefix: '',
+    path: '',
+    userAgent: '',
+    host: '',
+    reason: '',
+  };
+}
+
+export const Violation: MessageFns<Violation> = {
+  encode(message: Violation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.firstAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.firstAt), writer.uint32(10).fork()).join();
+    }
+    if (message.lastAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAt), writer.uint32(18).fork()).join();
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).int64(message.count);
+    }
+    if (message.source !== '') {
+      writer.uint32(34).string(message.source);
+    }
+    if (message.rule !== '') {
+      writer.uint32(42).string(message.rule);
+    }
+    if (message.scope !== '') {
+      writer.uint32(50).string(message.scope);
+    }
+    if (message.key !== '') {
+      writer.uint32(58).string(message.key);
+    }
+    if (message.ip !== '') {
+      writer.uint32(66).string(message.ip);
+    }
+    if (message.userId !== '') {
+      writer.uint32(74).string(message.userId);
+    }
+    if (message.apiKeyPrefix !== '') {
+      writer.uint32(82).string(message.apiKeyPrefix);
+    }
+    if (message.path !== '') {
+      writer.uint32(90).string(message.path);
+    }
+    if (message.userAgent !== '') {
+      writer.uint32(98).string(message.userAgent);
+    }
+    if (message.host !== '') {
+      writer.uint32(106).string(message.host);
+    }
+    if (message.reason !== '') {
+      writer.uint32(114).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Violation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseViolation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.firstAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lastAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.apiKeyPrefix = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.userAgent = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Violation {
+    return {
+      firstAt: isSet(object.firstAt)
+        ? fromJsonTimestamp(object.firstAt)
+        : isSet(object.first_at)
+          ? fromJsonTimestamp(object.first_at)
+          : undefined,
+      lastAt: isSet(object.lastAt)
+        ? fromJsonTimestamp(object.lastAt)
+        : isSet(object.last_at)
+          ? fromJsonTimestamp(object.last_at)
+          : undefined,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : '',
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : '',
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : '',
+      key: isSet(object.key) ? globalThis.String(object.key) : '',
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : '',
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      apiKeyPrefix: isSet(object.apiKeyPrefix)
+        ? globalThis.String(object.apiKeyPrefix)
+        : isSet(object.api_key_prefix)
+          ? globalThis.String(object.api_key_prefix)
+          : '',
+      path: isSet(object.path) ? globalThis.String(object.path) : '',
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+          ? globalThis.String(object.user_agent)
+          : '',
+      host: isSet(object.host) ? globalThis.String(object.host) : '',
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : '',
+    };
+  },
+
+  toJSON(message: Violation): unknown {
+    const obj: any = {};
+    if (message.firstAt !== undefined) {
+      obj.firstAt = message.firstAt.toISOString();
+    }
+    if (message.lastAt !== undefined) {
+      obj.lastAt = message.lastAt.toISOString();
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.source !== '') {
+      obj.source = message.source;
+    }
+    if (message.rule !== '') {
+      obj.rule = message.rule;
+    }
+    if (message.scope !== '') {
+      obj.scope = message.scope;
+    }
+    if (message.key !== '') {
+      obj.key = message.key;
+    }
+    if (message.ip !== '') {
+      obj.ip = message.ip;
+    }
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.apiKeyPrefix !== '') {
+      obj.apiKeyPrefix = message.apiKeyPrefix;
+    }
+    if (message.path !== '') {
+      obj.path = message.path;
+    }
+    if (message.userAgent !== '') {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.host !== '') {
+      obj.host = message.host;
+    }
+    if (message.reason !== '') {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Violation>, I>>(base?: I): Violation {
+    return Violation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Violation>, I>>(object: I): Violation {
+    const message = createBaseViolation();
+    message.firstAt = object.firstAt ?? undefined;
+    message.lastAt = object.lastAt ?? undefined;
+    message.count = object.count ?? 0;
+    message.source = object.source ?? '';
+    message.rule = object.rule ?? '';
+    message.scope = object.scope ?? '';
+    message.key = object.key ?? '';
+    message.ip = object.ip ?? '';
+    message.userId = object.userId ?? '';
+    message.apiKeyPrefix = object.apiKeyPrefix ?? '';
+    message.path = object.path ?? '';
+    message.userAgent = object.userAgent ?? '';
+    message.host = object.host ?? '';
+    message.reason = object.reason ?? '';
+    return message;
+  },
+};
+
+function createBaseRuleCount(): RuleCount {
+  return { rule: '', count: 0 };
+}
+
+export const RuleCount: MessageFns<RuleCount> = {
+  encode(message: RuleCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== '') {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuleCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuleCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuleCount {
+    return {
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : '',
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: RuleCount): unknown {
+    const obj: any = {};
+    if (message.rule !== '') {
+      obj.rule = message.rule;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuleCount>, I>>(base?: I): RuleCount {
+    return RuleCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuleCount>, I>>(object: I): RuleCount {
+    const message = createBaseRuleCount();
+    message.rule = object.rule ?? '';
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseKeyCount(): KeyCount {
+  return { scope: '', key: '', count: 0 };
+}
+
+export const KeyCount: MessageFns<KeyCount> = {
+  encode(message: KeyCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== '') {
+      writer.uint32(10).string(message.scope);
+    }
+    if (message.key !== '') {
+      writer.uint32(18).string(message.key);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyCount {
+    return {
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : '',
+      key: isSet(object.key) ? globalThis.String(object.key) : '',
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: KeyCount): unknown {
+    const obj: any = {};
+    if (message.scope !== '') {
+      obj.scope = message.scope;
+    }
+    if (message.key !== '') {
+      obj.key = message.key;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KeyCount>, I>>(base?: I): KeyCount {
+    return KeyCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KeyCount>, I>>(object: I): KeyCount {
+    const message = createBaseKeyCount();
+    message.scope = object.scope ?? '';
+    message.key = object.key ?? '';
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseHourCount(): HourCount {
+  return { hour: undefined, count: 0 };
+}
+
+export const HourCount: MessageFns<HourCount> = {
+  encode(message: HourCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hour !== undefined) {
+      Timestamp.encode(toTimestamp(message.hour), writer.uint32(10).fork()).join();
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HourCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHourCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hour = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HourCount {
+    return {
+      hour: isSet(object.hour) ? fromJsonTimestamp(object.hour) : undefined,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: HourCount): unknown {
+    const obj: any = {};
+    if (message.hour !== undefined) {
+      obj.hour = message.hour.toISOString();
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HourCount>, I>>(base?: I): HourCount {
+    return HourCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HourCount>, I>>(object: I): HourCount {
+    const message = createBaseHourCount();
+    message.hour = object.hour ?? undefined;
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttackPattern(): AttackPattern {
+  return {
+    kind: 0,
+    scope: '',
+    key: '',
+    count: 0,
+    firstSeen: undefined,
+    lastSeen: undefined,
+    blockedUntil: undefined,
+  };
+}
+
+export const AttackPattern: MessageFns<AttackPattern> = {
+  encode(message: AttackPattern, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.scope !== '') {
+      writer.uint32(18).string(message.scope);
+    }
+    if (message.key !== '') {
+      writer.uint32(26).string(message.key);
+    }
+    if (message.count !== 0) {
+      writer.uint32(32).int64(message.count);
+    }
+    if (message.firstSeen !== undefined) {
+      Timestamp.encode(toTimestamp(message.firstSeen), writer.uint32(42).fork()).join();
+    }
+    if (message.lastSeen !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSeen), writer.uint32(50).fork()).join();
+    }
+    if (message.blockedUntil !== undefined) {
+      Timestamp.encode(toTimestamp(message.blockedUntil), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttackPattern {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttackPattern();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.firstSeen = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastSeen = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.blockedUntil = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttackPattern {
+    return {
+      kind: isSet(object.kind) ? attackKindFromJSON(object.kind) : 0,
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : '',
+      key: isSet(object.key) ? globalThis.String(object.key) : '',
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      firstSeen: isSet(object.firstSeen)
+        ? fromJsonTimestamp(object.firstSeen)
+        : isSet(object.first_seen)
+          ? fromJsonTimestamp(object.first_seen)
+          : undefined,
+      lastSeen: isSet(object.lastSeen)
+        ? fromJsonTimestamp(object.lastSeen)
+        : isSet(object.last_seen)
+          ? fromJsonTimestamp(object.last_seen)
+          : undefined,
+      blockedUntil: isSet(object.blockedUntil)
+        ? fromJsonTimestamp(object.blockedUntil)
+        : isSet(object.blocked_until)
+          ? fromJsonTimestamp(object.blocked_until)
+          : undefined,
+    };
+  },
+
+  toJSON(message: AttackPattern): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = attackKindToJSON(message.kind);
+    }
+    if (message.scope !== '') {
+      obj.scope = message.scope;
+    }
+    if (message.key !== '') {
+      obj.key = message.key;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.firstSeen !== undefined) {
+      obj.firstSeen = message.firstSeen.toISOString();
+    }
+    if (message.lastSeen !== undefined) {
+      obj.lastSeen = message.lastSeen.toISOString();
+    }
+    if (message.blockedUntil !== undefined) {
+      obj.blockedUntil = message.blockedUntil.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttackPattern>, I>>(base?: I): AttackPattern {
+    return AttackPattern.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttackPattern>, I>>(object: I): AttackPattern {
+    const message = createBaseAttackPattern();
+    message.kind = object.kind ?? 0;
+    message.scope = object.scope ?? '';
+    message.key = object.key ?? '';
+    message.count = object.count ?? 0;
+    message.firstSeen = object.firstSeen ?? undefined;
+    message.lastSeen = object.lastSeen ?? undefined;
+    message.blockedUntil = object.blockedUntil ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetViolationsResponse(): GetViolationsResponse {
+  return { total: 0, byRule: [], topKeys: [], perHour: [], attacks: [], recent: [] };
+}
+
+export const GetViolationsResponse: MessageFns<GetViolationsResponse> = {
+  encode(message: GetViolationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.total !== 0) {
+      writer.uint32(8).int64(message.total);
+    }
+    for (const v of message.byRule) {
+      RuleCount.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.topKeys) {
+      KeyCount.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.perHour) {
+      HourCount.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.attacks) {
+      AttackPattern.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.recent) {
+      Violation.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetViolationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetViolationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.total = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.byRule.push(RuleCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.topKeys.push(KeyCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.perHour.push(HourCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.attacks.push(AttackPattern.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.recent.push(Violation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetViolationsResponse {
+    return {
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+      byRule: globalThis.Array.isArray(object?.byRule)
+        ? object.byRule.map((e: any) => RuleCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_rule)
+          ? object.by_rule.map((e: any) => RuleCount.fromJSON(e))
+          : [],
+      topKeys: globalThis.Array.isArray(object?.topKeys)
+        ? object.topKeys.map((e: any) => KeyCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.top_keys)
+          ? object.top_keys.map((e: any) => KeyCount.fromJSON(e))
+          : [],
+      perHour: globalThis.Array.isArray(object?.perHour)
+        ? object.perHour.map((e: any) => HourCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.per_hour)
+          ? object.per_hour.map((e: any) => HourCount.fromJSON(e))
+          : [],
+      attacks: globalThis.Array.isArray(object?.attacks)
+        ? object.attacks.map((e: any) => AttackPattern.fromJSON(e))
+        : [],
+      recent: globalThis.Array.isArray(object?.recent)
+        ? object.recent.map((e: any) => Violation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetViolationsResponse): unknown {
+    const obj: any = {};
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    if (message.byRule?.length) {
+      obj.byRule = message.byRule.map((e) => RuleCount.toJSON(e));
+    }
+    if (message.topKeys?.length) {
+      obj.topKeys = message.topKeys.map((e) => KeyCount.toJSON(e));
+    }
+    if (message.perHour?.length) {
+      obj.perHour = message.perHour.map((e) => HourCount.toJSON(e));
+    }
+    if (message.attacks?.length) {
+      obj.attacks = message.attacks.map((e) => AttackPattern.toJSON(e));
+    }
+    if (message.recent?.length) {
+      obj.recent = message.recent.map((e) => Violation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetViolationsResponse>, I>>(base?: I): GetViolationsResponse {
+    return GetViolationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetViolationsResponse>, I>>(
+    object: I,
+  ): GetViolationsResponse {
+    const message = createBaseGetViolationsResponse();
+    message.total = object.total ?? 0;
+    message.byRule = object.byRule?.map((e) => RuleCount.fromPartial(e)) || [];
+    message.topKeys = object.topKeys?.map((e) => KeyCount.fromPartial(e)) || [];
+    message.perHour = object.perHour?.map((e) => HourCount.fromPartial(e)) || [];
+    message.attacks = object.attacks?.map((e) => AttackPattern.fromPartial(e)) || [];
+    message.recent = object.recent?.map((e) => Violation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetStatsRequest(): GetStatsRequest {
+  return { since: undefined, until: undefined, name: '' };
+}
+
+export const GetStatsRequest: MessageFns<GetStatsRequest> = {
+  encode(message: GetStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(10).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(18).fork()).join();
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetStatsRequest {
+    return {
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+    };
+  },
+
+  toJSON(message: GetStatsRequest): unknown {
+    const obj: any = {};
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = message.until.toISOString();
+    }
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetStatsRequest>, I>>(base?: I): GetStatsRequest {
+    return GetStatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetStatsRequest>, I>>(object: I): GetStatsRequest {
+    const message = createBaseGetStatsRequest();
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.name = object.name ?? '';
+    return message;
+  },
+};
+
+function createBaseDecisionStats(): DecisionStats {
+  return {
+    hour: undefined,
+    kind: '',
+    name: '',
+    allowed: 0,
+    denied: 0,
+    shadowDenied: 0,
+    degraded: 0,
+  };
+}
+
+export const DecisionStats: MessageFns<DecisionStats> = {
+  encode(message: DecisionStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hour !== undefined) {
+      Timestamp.encode(toTimestamp(message.hour), writer.uint32(10).fork()).join();
+    }
+    if (message.kind !== '') {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.allowed !== 0) {
+      writer.uint32(32).int64(message.allowed);
+    }
+    if (message.denied !== 0) {
+      writer.uint32(40).int64(message.denied);
+    }
+    if (message.shadowDenied !== 0) {
+      writer.uint32(48).int64(message.shadowDenied);
+    }
+    if (message.degraded !== 0) {
+      writer.uint32(56).int64(message.degraded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecisionStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecisionStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hour = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.allowed = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.denied = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.shadowDenied = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.degraded = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DecisionStats {
+    return {
+      hour: isSet(object.hour) ? fromJsonTimestamp(object.hour) : undefined,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : '',
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+      allowed: isSet(object.allowed) ? globalThis.Number(object.allowed) : 0,
+      denied: isSet(object.denied) ? globalThis.Number(object.denied) : 0,
+      shadowDenied: isSet(object.shadowDenied)
+        ? globalThis.Number(object.shadowDenied)
+        : isSet(object.shadow_denied)
+          ? globalThis.Number(object.shadow_denied)
+          : 0,
+      degraded: isSet(object.degraded) ? globalThis.Number(object.degraded) : 0,
+    };
+  },
+
+  toJSON(message: DecisionStats): unknown {
+    const obj: any = {};
+    if (message.hour !== undefined) {
+      obj.hour = message.hour.toISOString();
+    }
+    if (message.kind !== '') {
+      obj.kind = message.kind;
+    }
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    if (message.allowed !== 0) {
+      obj.allowed = Math.round(message.allowed);
+    }
+    if (message.denied !== 0) {
+      obj.denied = Math.round(message.denied);
+    }
+    if (message.shadowDenied !== 0) {
+      obj.shadowDenied = Math.round(message.shadowDenied);
+    }
+    if (message.degraded !== 0) {
+      obj.degraded = Math.round(message.degraded);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DecisionStats>, I>>(base?: I): DecisionStats {
+    return DecisionStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DecisionStats>, I>>(object: I): DecisionStats {
+    const message = createBaseDecisionStats();
+    message.hour = object.hour ?? undefined;
+    message.kind = object.kind ?? '';
+    message.name = object.name ?? '';
+    message.allowed = object.allowed ?? 0;
+    message.denied = object.denied ?? 0;
+    message.shadowDenied = object.shadowDenied ?? 0;
+    message.degraded = object.degraded ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetStatsResponse(): GetStatsResponse {
+  return { hours: [], totals: [] };
+}
+
+export const GetStatsResponse: MessageFns<GetStatsResponse> = {
+  encode(message: GetStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.hours) {
+      DecisionStats.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.totals) {
+      DecisionStats.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hours.push(DecisionStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals.push(DecisionStats.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetStatsResponse {
+    return {
+      hours: globalThis.Array.isArray(object?.hours)
+        ? object.hours.map((e: any) => DecisionStats.fromJSON(e))
+        : [],
+      totals: globalThis.Array.isArray(object?.totals)
+        ? object.totals.map((e: any) => DecisionStats.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetStatsResponse): unknown {
+    const obj: any = {};
+    if (message.hours?.length) {
+      obj.hours = message.hours.map((e) => DecisionStats.toJSON(e));
+    }
+    if (message.totals?.length) {
+      obj.totals = message.totals.map((e) => DecisionStats.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetStatsResponse>, I>>(base?: I): GetStatsResponse {
+    return GetStatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetStatsResponse>, I>>(object: I): GetStatsResponse {
+    const message = createBaseGetStatsResponse();
+    message.hours = object.hours?.map((e) => DecisionStats.fromPartial(e)) || [];
+    message.totals = object.totals?.map((e) => DecisionStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetDashboardRequest(): GetDashboardRequest {
+  return { hours: 0 };
+}
+
+export const GetDashboardRequest: MessageFns<GetDashboardRequest> = {
+  encode(message: GetDashboardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hours !== 0) {
+      writer.uint32(8).uint32(message.hours);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDashboardRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDashboardRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hours = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDashboardRequest {
+    return { hours: isSet(object.hours) ? globalThis.Number(object.hours) : 0 };
+  },
+
+  toJSON(message: GetDashboardRequest): unknown {
+    const obj: any = {};
+    if (message.hours !== 0) {
+      obj.hours = Math.round(message.hours);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDashboardRequest>, I>>(base?: I): GetDashboardRequest {
+    return GetDashboardRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDashboardRequest>, I>>(
+    object: I,
+  ): GetDashboardRequest {
+    const message = createBaseGetDashboardRequest();
+    message.hours = object.hours ?? 0;
+    return message;
+  },
+};
+
+function createBaseCommandUsage(): CommandUsage {
+  return { commandType: '', usedToday: 0, usedThisWeek: 0, usedThisMonth: 0, usersToday: 0 };
+}
+
+export const CommandUsage: MessageFns<CommandUsage> = {
+  encode(message: CommandUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commandType !== '') {
+      writer.uint32(10).string(message.commandType);
+    }
+    if (message.usedToday !== 0) {
+      writer.uint32(16).int64(message.usedToday);
+    }
+    if (message.usedThisWeek !== 0) {
+      writer.uint32(24).int64(message.usedThisWeek);
+    }
+    if (message.usedThisMonth !== 0) {
+      writer.uint32(32).int64(message.usedThisMonth);
+    }
+    if (message.usersToday !== 0) {
+      writer.uint32(40).int64(message.usersToday);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commandType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.usedToday = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.usedThisWeek = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.usedThisMonth = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.usersToday = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommandUsage {
+    return {
+      commandType: isSet(object.commandType)
+        ? globalThis.String(object.commandType)
+        : isSet(object.command_type)
+          ? globalThis.String(object.command_type)
+          : '',
+      usedToday: isSet(object.usedToday)
+        ? globalThis.Number(object.usedToday)
+        : isSet(object.used_today)
+          ? globalThis.Number(object.used_today)
+          : 0,
+      usedThisWeek: isSet(object.usedThisWeek)
+        ? globalThis.Number(object.usedThisWeek)
+        : isSet(object.used_this_week)
+          ? globalThis.Number(object.used_this_week)
+          : 0,
+      usedThisMonth: isSet(object.usedThisMonth)
+        ? globalThis.Number(object.usedThisMonth)
+        : isSet(object.used_this_month)
+          ? globalThis.Number(object.used_this_month)
+          : 0,
+      usersToday: isSet(object.usersToday)
+        ? globalThis.Number(object.usersToday)
+        : isSet(object.users_today)
+          ? globalThis.Number(object.users_today)
+          : 0,
+    };
+  },
+
+  toJSON(message: CommandUsage): unknown {
+    const obj: any = {};
+    if (message.commandType !== '') {
+      obj.commandType = message.commandType;
+    }
+    if (message.usedToday !== 0) {
+      obj.usedToday = Math.round(message.usedToday);
+    }
+    if (message.usedThisWeek !== 0) {
+      obj.usedThisWeek = Math.round(message.usedThisWeek);
+    }
+    if (message.usedThisMonth !== 0) {
+      obj.usedThisMonth = Math.round(message.usedThisMonth);
+    }
+    if (message.usersToday !== 0) {
+      obj.usersToday = Math.round(message.usersToday);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CommandUsage>, I>>(base?: I): CommandUsage {
+    return CommandUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CommandUsage>, I>>(object: I): CommandUsage {
+    const message = createBaseCommandUsage();
+    message.commandType = object.commandType ?? '';
+    message.usedToday = object.usedToday ?? 0;
+    message.usedThisWeek = object.usedThisWeek ?? 0;
+    message.usedThisMonth = object.usedThisMonth ?? 0;
+    message.usersToday = object.usersToday ?? 0;
+    return message;
+  },
+};
+
+function createBaseUserUsage(): UserUsage {
+  return { userId: '', commandType: '', usedToday: 0 };
+}
+
+export const UserUsage: MessageFns<UserUsage> = {
+  encode(message: UserUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== '') {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.commandType !== '') {
+      writer.uint32(18).string(message.commandType);
+    }
+    if (message.usedToday !== 0) {
+      writer.uint32(24).int64(message.usedToday);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commandType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.usedToday = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserUsage {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+          ? globalThis.String(object.user_id)
+          : '',
+      commandType: isSet(object.commandType)
+        ? globalThis.String(object.commandType)
+        : isSet(object.command_type)
+          ? globalThis.String(object.command_type)
+          : '',
+      usedToday: isSet(object.usedToday)
+        ? globalThis.Number(object.usedToday)
+        : isSet(object.used_today)
+          ? globalThis.Number(object.used_today)
+          : 0,
+    };
+  },
+
+  toJSON(message: UserUsage): unknown {
+    const obj: any = {};
+    if (message.userId !== '') {
+      obj.userId = message.userId;
+    }
+    if (message.commandType !== '') {
+      obj.commandType = message.commandType;
+    }
+    if (message.usedToday !== 0) {
+      obj.usedToday = Math.round(message.usedToday);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserUsage>, I>>(base?: I): UserUsage {
+    return UserUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserUsage>, I>>(object: I): UserUsage {
+    const message = createBaseUserUsage();
+    message.userId = object.userId ?? '';
+    message.commandType = object.commandType ?? '';
+    message.usedToday = object.usedToday ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetDashboardResponse(): GetDashboardResponse {
+  return {
+    at: undefined,
+    databaseAvailable: false,
+    hosts: [],
+    trends: [],
+    topViolators: [],
+    attacks: [],
+    stats: [],
+    quotaUsage: [],
+    topUsers: [],
+    violations: 0,
+  };
+}
+
+export const GetDashboardResponse: MessageFns<GetDashboardResponse> = {
+  encode(message: GetDashboardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(10).fork()).join();
+    }
+    if (message.databaseAvailable !== false) {
+      writer.uint32(16).bool(message.databaseAvailable);
+    }
+    for (const v of message.hosts) {
+      HostHealth.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.trends) {
+      MetricTrend.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.topViolators) {
+      KeyCount.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.attacks) {
+      AttackPattern.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.stats) {
+      DecisionStats.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.quotaUsage) {
+      CommandUsage.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.topUsers) {
+      UserUsage.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.violations !== 0) {
+      writer.uint32(80).int64(message.violations);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDashboardResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDashboardResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.databaseAvailable = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hosts.push(HostHealth.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.trends.push(MetricTrend.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.topViolators.push(KeyCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.attacks.push(AttackPattern.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.stats.push(DecisionStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.quotaUsage.push(CommandUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.topUsers.push(UserUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.violations = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDashboardResponse {
+    return {
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      databaseAvailable: isSet(object.databaseAvailable)
+        ? globalThis.Boolean(object.databaseAvailable)
+        : isSet(object.database_available)
+          ? globalThis.Boolean(object.database_available)
+          : false,
+      hosts: globalThis.Array.isArray(object?.hosts)
+        ? object.hosts.map((e: any) => HostHealth.fromJSON(e))
+        : [],
+      trends: globalThis.Array.isArray(object?.trends)
+        ? object.trends.map((e: any) => MetricTrend.fromJSON(e))
+        : [],
+      topViolators: globalThis.Array.isArray(object?.topViolators)
+        ? object.topViolators.map((e: any) => KeyCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.top_violators)
+          ? object.top_violators.map((e: any) => KeyCount.fromJSON(e))
+          : [],
+      attacks: globalThis.Array.isArray(object?.attacks)
+        ? object.attacks.map((e: any) => AttackPattern.fromJSON(e))
+        : [],
+      stats: globalThis.Array.isArray(object?.stats)
+        ? object.stats.map((e: any) => DecisionStats.fromJSON(e))
+        : [],
+      quotaUsage: globalThis.Array.isArray(object?.quotaUsage)
+        ? object.quotaUsage.map((e: any) => CommandUsage.fromJSON(e))
+        : globalThis.Array.isArray(object?.quota_usage)
+          ? object.quota_usage.map((e: any) => CommandUsage.fromJSON(e))
+          : [],
+      topUsers: globalThis.Array.isArray(object?.topUsers)
+        ? object.topUsers.map((e: any) => UserUsage.fromJSON(e))
+        : globalThis.Array.isArray(object?.top_users)
+          ? object.top_users.map((e: any) => UserUsage.fromJSON(e))
+          : [],
+      violations: isSet(object.violations) ? globalThis.Number(object.violations) : 0,
+    };
+  },
+
+  toJSON(message: GetDashboardResponse): unknown {
+    const obj: any = {};
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    if (message.databaseAvailable !== false) {
+      obj.databaseAvailable = message.databaseAvailable;
+    }
+    if (message.hosts?.length) {
+      obj.hosts = message.hosts.map((e) => HostHealth.toJSON(e));
+    }
+    if (message.trends?.length) {
+      obj.trends = message.trends.map((e) => MetricTrend.toJSON(e));
+    }
+    if (message.topViolators?.length) {
+      obj.topViolators = message.topViolators.map((e) => KeyCount.toJSON(e));
+    }
+    if (message.attacks?.length) {
+      obj.attacks = message.attacks.map((e) => AttackPattern.toJSON(e));
+    }
+    if (message.stats?.length) {
+      obj.stats = message.stats.map((e) => DecisionStats.toJSON(e));
+    }
+    if (message.quotaUsage?.length) {
+      obj.quotaUsage = message.quotaUsage.map((e) => CommandUsage.toJSON(e));
+    }
+    if (message.topUsers?.length) {
+      obj.topUsers = message.topUsers.map((e) => UserUsage.toJSON(e));
+    }
+    if (message.violations !== 0) {
+      obj.violations = Math.round(message.violations);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDashboardResponse>, I>>(base?: I): GetDashboardResponse {
+    return GetDashboardResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDashboardResponse>, I>>(
+    object: I,
+  ): GetDashboardResponse {
+    const message = createBaseGetDashboardResponse();
+    message.at = object.at ?? undefined;
+    message.databaseAvailable = object.databaseAvailable ?? false;
+    message.hosts = object.hosts?.map((e) => HostHealth.fromPartial(e)) || [];
+    message.trends = object.trends?.map((e) => MetricTrend.fromPartial(e)) || [];
+    message.topViolators = object.topViolators?.map((e) => KeyCount.fromPartial(e)) || [];
+    message.attacks = object.attacks?.map((e) => AttackPattern.fromPartial(e)) || [];
+    message.stats = object.stats?.map((e) => DecisionStats.fromPartial(e)) || [];
+    message.quotaUsage = object.quotaUsage?.map((e) => CommandUsage.fromPartial(e)) || [];
+    message.topUsers = object.topUsers?.map((e) => UserUsage.fromPartial(e)) || [];
+    message.violations = object.violations ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskStatus(): TaskStatus {
+  return {
+    name: '',
+    interval: undefined,
+    clusterWide: false,
+    runs: 0,
+    failures: 0,
+    skipped: 0,
+    consecutiveFailures: 0,
+    lastRunAt: undefined,
+    lastDuration: undefined,
+    lastError: '',
+    nextRunAt: undefined,
+    running: false,
+  };
+}
+
+export const TaskStatus: MessageFns<TaskStatus> = {
+  encode(message: TaskStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.interval !== undefined) {
+      Duration.encode(message.interval, writer.uint32(18).fork()).join();
+    }
+    if (message.clusterWide !== false) {
+      writer.uint32(24).bool(message.clusterWide);
+    }
+    if (message.runs !== 0) {
+      writer.uint32(32).int64(message.runs);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(40).int64(message.failures);
+    }
+    if (message.skipped !== 0) {
+      writer.uint32(48).int64(message.skipped);
+    }
+    if (message.consecutiveFailures !== 0) {
+      writer.uint32(56).int64(message.consecutiveFailures);
+    }
+    if (message.lastRunAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastRunAt), writer.uint32(66).fork()).join();
+    }
+    if (message.lastDuration !== undefined) {
+      Duration.encode(message.lastDuration, writer.uint32(74).fork()).join();
+    }
+    if (message.lastError !== '') {
+      writer.uint32(82).string(message.lastError);
+    }
+    if (message.nextRunAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextRunAt), writer.uint32(90).fork()).join();
+    }
+    if (message.running !== false) {
+      writer.uint32(96).bool(message.running);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.interval = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.clusterWide = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.runs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.failures = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.skipped = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.consecutiveFailures = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastRunAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.lastDuration = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.nextRunAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.running = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskStatus {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : '',
+      interval: isSet(object.interval) ? Duration.fromJSON(object.interval) : undefined,
+      clusterWide: isSet(object.clusterWide)
+        ? globalThis.Boolean(object.clusterWide)
+        : isSet(object.cluster_wide)
+          ? globalThis.Boolean(object.cluster_wide)
+          : false,
+      runs: isSet(object.runs) ? globalThis.Number(object.runs) : 0,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      skipped: isSet(object.skipped) ? globalThis.Number(object.skipped) : 0,
+      consecutiveFailures: isSet(object.consecutiveFailures)
+        ? globalThis.Number(object.consecutiveFailures)
+        : isSet(object.consecutive_failures)
+          ? globalThis.Number(object.consecutive_failures)
+          : 0,
+      lastRunAt: isSet(object.lastRunAt)
+        ? fromJsonTimestamp(object.lastRunAt)
+        : isSet(object.last_run_at)
+          ? fromJsonTimestamp(object.last_run_at)
+          : undefined,
+      lastDuration: isSet(object.lastDuration)
+        ? Duration.fromJSON(object.lastDuration)
+        : isSet(object.last_duration)
+          ? Duration.fromJSON(object.last_duration)
+          : undefined,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+          ? globalThis.String(object.last_error)
+          : '',
+      nextRunAt: isSet(object.nextRunAt)
+        ? fromJsonTimestamp(object.nextRunAt)
+        : isSet(object.next_run_at)
+          ? fromJsonTimestamp(object.next_run_at)
+          : undefined,
+      running: isSet(object.running) ? globalThis.Boolean(object.running) : false,
+    };
+  },
+
+  toJSON(message: TaskStatus): unknown {
+    const obj: any = {};
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    if (message.interval !== undefined) {
+      obj.interval = Duration.toJSON(message.interval);
+    }
+    if (message.clusterWide !== false) {
+      obj.clusterWide = message.clusterWide;
+    }
+    if (message.runs !== 0) {
+      obj.runs = Math.round(message.runs);
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    if (message.skipped !== 0) {
+      obj.skipped = Math.round(message.skipped);
+    }
+    if (message.consecutiveFailures !== 0) {
+      obj.consecutiveFailures = Math.round(message.consecutiveFailures);
+    }
+    if (message.lastRunAt !== undefined) {
+      obj.lastRunAt = message.lastRunAt.toISOString();
+    }
+    if (message.lastDuration !== undefined) {
+      obj.lastDuration = Duration.toJSON(message.lastDuration);
+    }
+    if (message.lastError !== '') {
+      obj.lastError = message.lastError;
+    }
+    if (message.nextRunAt !== undefined) {
+      obj.nextRunAt = message.nextRunAt.toISOString();
+    }
+    if (message.running !== false) {
+      obj.running = message.running;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskStatus>, I>>(base?: I): TaskStatus {
+    return TaskStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskStatus>, I>>(object: I): TaskStatus {
+    const message = createBaseTaskStatus();
+    message.name = object.name ?? '';
+    message.interval =
+      object.interval !== undefined && object.interval !== null
+        ? Duration.fromPartial(object.interval)
+        : undefined;
+    message.clusterWide = object.clusterWide ?? false;
+    message.runs = object.runs ?? 0;
+    message.failures = object.failures ?? 0;
+    message.skipped = object.skipped ?? 0;
+    message.consecutiveFailures = object.consecutiveFailures ?? 0;
+    message.lastRunAt = object.lastRunAt ?? undefined;
+    message.lastDuration =
+      object.lastDuration !== undefined && object.lastDuration !== null
+        ? Duration.fromPartial(object.lastDuration)
+        : undefined;
+    message.lastError = object.lastError ?? '';
+    message.nextRunAt = object.nextRunAt ?? undefined;
+    message.running = object.running ?? false;
+    return message;
+  },
+};
+
+function createBaseListTasksRequest(): ListTasksRequest {
+  return {};
+}
+
+export const ListTasksRequest: MessageFns<ListTasksRequest> = {
+  encode(_: ListTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListTasksRequest {
+    return {};
+  },
+
+  toJSON(_: ListTasksRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTasksRequest>, I>>(base?: I): ListTasksRequest {
+    return ListTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksRequest>, I>>(_: I): ListTasksRequest {
+    const message = createBaseListTasksRequest();
+    return message;
+  },
+};
+
+function createBaseListTasksResponse(): ListTasksResponse {
+  return { tasks: [], replica: '' };
+}
+
+export const ListTasksResponse: MessageFns<ListTasksResponse> = {
+  encode(message: ListTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tasks) {
+      TaskStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.replica !== '') {
+      writer.uint32(18).string(message.replica);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tasks.push(TaskStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.replica = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTasksResponse {
+    return {
+      tasks: globalThis.Array.isArray(object?.tasks)
+        ? object.tasks.map((e: any) => TaskStatus.fromJSON(e))
+        : [],
+      replica: isSet(object.replica) ? globalThis.String(object.replica) : '',
+    };
+  },
+
+  toJSON(message: ListTasksResponse): unknown {
+    const obj: any = {};
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => TaskStatus.toJSON(e));
+    }
+    if (message.replica !== '') {
+      obj.replica = message.replica;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTasksResponse>, I>>(base?: I): ListTasksResponse {
+    return ListTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksResponse>, I>>(object: I): ListTasksResponse {
+    const message = createBaseListTasksResponse();
+    message.tasks = object.tasks?.map((e) => TaskStatus.fromPartial(e)) || [];
+    message.replica = object.replica ?? '';
+    return message;
+  },
+};
+
+function createBaseRunTaskRequest(): RunTaskRequest {
+  return { name: '' };
+}
+
+export const RunTaskRequest: MessageFns<RunTaskRequest> = {
+  encode(message: RunTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunTaskRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : '' };
+  },
+
+  toJSON(message: RunTaskRequest): unknown {
+    const obj: any = {};
+    if (message.name !== '') {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunTaskRequest>, I>>(base?: I): RunTaskRequest {
+    return RunTaskRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunTaskRequest>, I>>(object: I): RunTaskRequest {
+    const message = createBaseRunTaskRequest();
+    message.name = object.name ?? '';
+    return message;
+  },
+};
+
+function createBaseRunTaskResponse(): RunTaskResponse {
+  return { ran: false, task: undefined };
+}
+
+export const RunTaskResponse: MessageFns<RunTaskResponse> = {
+  encode(message: RunTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ran !== false) {
+      writer.uint32(8).bool(message.ran);
+    }
+    if (message.task !== undefined) {
+      TaskStatus.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunTaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunTaskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ran = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunTaskResponse {
+    return {
+      ran: isSet(object.ran) ? globalThis.Boolean(object.ran) : false,
+      task: isSet(object.task) ? TaskStatus.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: RunTaskResponse): unknown {
+    const obj: any = {};
+    if (message.ran !== false) {
+      obj.ran = message.ran;
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskStatus.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunTaskResponse>, I>>(base?: I): RunTaskResponse {
+    return RunTaskResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunTaskResponse>, I>>(object: I): RunTaskResponse {
+    const message = createBaseRunTaskResponse();
+    message.ran = object.ran ?? false;
+    message.task =
+      object.task !== undefined && object.task !== null
+        ? TaskStatus.fromPartial(object.task)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseCleanupOldDataRequest(): CleanupOldDataRequest {
+  return { executionsDays: 0, violationsDays: 0, loadHistoryDays: 0, rollupsDays: 0 };
+}
+
+export const CleanupOldDataRequest: MessageFns<CleanupOldDataRequest> = {
+  encode(message: CleanupOldDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.executionsDays !== 0) {
+      writer.uint32(8).uint32(message.executionsDays);
+    }
+    if (message.violationsDays !== 0) {
+      writer.uint32(16).uint32(message.violationsDays);
+    }
+    if (message.loadHistoryDays !== 0) {
+      writer.uint32(24).uint32(message.loadHistoryDays);
+    }
+    if (message.rollupsDays !== 0) {
+      writer.uint32(32).uint32(message.rollupsDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanupOldDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanupOldDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.executionsDays = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.violationsDays = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.loadHistoryDays = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rollupsDays = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanupOldDataRequest {
+    return {
+      executionsDays: isSet(object.executionsDays)
+        ? globalThis.Number(object.executionsDays)
+        : isSet(object.executions_days)
+          ? globalThis.Number(object.executions_days)
+          : 0,
+      violationsDays: isSet(object.violationsDays)
+        ? globalThis.Number(object.violationsDays)
+        : isSet(object.violations_days)
+          ? globalThis.Number(object.violations_days)
+          : 0,
+      loadHistoryDays: isSet(object.loadHistoryDays)
+        ? globalThis.Number(object.loadHistoryDays)
+        : isSet(object.load_history_days)
+          ? globalThis.Number(object.load_history_days)
+          : 0,
+      rollupsDays: isSet(object.rollupsDays)
+        ? globalThis.Number(object.rollupsDays)
+        : isSet(object.rollups_days)
+          ? globalThis.Number(object.rollups_days)
+          : 0,
+    };
+  },
+
+  toJSON(message: CleanupOldDataRequest): unknown {
+    const obj: any = {};
+    if (message.executionsDays !== 0) {
+      obj.executionsDays = Math.round(message.executionsDays);
+    }
+    if (message.violationsDays !== 0) {
+      obj.violationsDays = Math.round(message.violationsDays);
+    }
+    if (message.loadHistoryDays !== 0) {
+      obj.loadHistoryDays = Math.round(message.loadHistoryDays);
+    }
+    if (message.rollupsDays !== 0) {
+      obj.rollupsDays = Math.round(message.rollupsDays);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CleanupOldDataRequest>, I>>(base?: I): CleanupOldDataRequest {
+    return CleanupOldDataRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CleanupOldDataRequest>, I>>(
+    object: I,
+  ): CleanupOldDataRequest {
+    const message = createBaseCleanupOldDataRequest();
+    message.executionsDays = object.executionsDays ?? 0;
+    message.violationsDays = object.violationsDays ?? 0;
+    message.loadHistoryDays = object.loadHistoryDays ?? 0;
+    message.rollupsDays = object.rollupsDays ?? 0;
+    return message;
+  },
+};
+
+function createBaseDeletedRows(): DeletedRows {
+  return { table: '', rows: 0 };
+}
+
+export const DeletedRows: MessageFns<DeletedRows> = {
+  encode(message: DeletedRows, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.table !== '') {
+      writer.uint32(10).string(message.table);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(16).int64(message.rows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeletedRows {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeletedRows();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.table = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeletedRows {
+    return {
+      table: isSet(object.table) ? globalThis.String(object.table) : '',
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+    };
+  },
+
+  toJSON(message: DeletedRows): unknown {
+    const obj: any = {};
+    if (message.table !== '') {
+      obj.table = message.table;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeletedRows>, I>>(base?: I): DeletedRows {
+    return DeletedRows.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeletedRows>, I>>(object: I): DeletedRows {
+    const message = createBaseDeletedRows();
+    message.table = object.table ?? '';
+    message.rows = object.rows ?? 0;
+    return message;
+  },
+};
+
+function createBaseCleanupOldDataResponse(): CleanupOldDataResponse {
+  return { deleted: [] };
+}
+
+export const CleanupOldDataResponse: MessageFns<CleanupOldDataResponse> = {
+  encode(message: CleanupOldDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deleted) {
+      DeletedRows.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanupOldDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanupOldDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deleted.push(DeletedRows.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanupOldDataResponse {
+    return {
+      deleted: globalThis.Array.isArray(object?.deleted)
+        ? object.deleted.map((e: any) => DeletedRows.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CleanupOldDataResponse): unknown {
+    const obj: any = {};
+    if (message.deleted?.length) {
+      obj.deleted = message.deleted.map((e) => DeletedRows.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CleanupOldDataResponse>, I>>(
+    base?: I,
+  ): CleanupOldDataResponse {
+    return CleanupOldDataResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CleanupOldDataResponse>, I>>(
+    object: I,
+  ): CleanupOldDataResponse {
+    const message = createBaseCleanupOldDataResponse();
+    message.deleted = object.deleted?.map((e) => DeletedRows.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * Operators manage rules and tokens and read the fleet's state. Every call carries
  * `authorization: Bearer <token>`: the List* and Get* methods need a viewer or admin token, every
@@ -4574,6 +7786,100 @@ export const AdminServiceService = {
       Buffer.from(RevokeTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeTokenResponse => RevokeTokenResponse.decode(value),
   },
+  /**
+   * Denials over a time range: totals by rule, the most denied keys, counts per hour, attack
+   * patterns, and the most recent entries (filtered by rule, user and IP). Denials reach the
+   * tables in batches: up to about 2 s after they were answered.
+   */
+  getViolations: {
+    path: '/quota.v1.AdminService/GetViolations' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetViolationsRequest): Buffer =>
+      Buffer.from(GetViolationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetViolationsRequest => GetViolationsRequest.decode(value),
+    responseSerialize: (value: GetViolationsResponse): Buffer =>
+      Buffer.from(GetViolationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetViolationsResponse =>
+      GetViolationsResponse.decode(value),
+  },
+  /**
+   * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
+   * rule and per command type, over a time range. Counts reach the tables in batches: up to
+   * about 5 s after the decisions.
+   */
+  getStats: {
+    path: '/quota.v1.AdminService/GetStats' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetStatsRequest): Buffer =>
+      Buffer.from(GetStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetStatsRequest => GetStatsRequest.decode(value),
+    responseSerialize: (value: GetStatsResponse): Buffer =>
+      Buffer.from(GetStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetStatsResponse => GetStatsResponse.decode(value),
+  },
+  /**
+   * One call with what an operator's overview shows: host health, load trends, top violators,
+   * attack patterns, decision totals and command quota usage.
+   */
+  getDashboard: {
+    path: '/quota.v1.AdminService/GetDashboard' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDashboardRequest): Buffer =>
+      Buffer.from(GetDashboardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDashboardRequest => GetDashboardRequest.decode(value),
+    responseSerialize: (value: GetDashboardResponse): Buffer =>
+      Buffer.from(GetDashboardResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDashboardResponse =>
+      GetDashboardResponse.decode(value),
+  },
+  /** The background tasks of the replica that answers, with their runs and failures. */
+  listTasks: {
+    path: '/quota.v1.AdminService/ListTasks' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTasksRequest): Buffer =>
+      Buffer.from(ListTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTasksRequest => ListTasksRequest.decode(value),
+    responseSerialize: (value: ListTasksResponse): Buffer =>
+      Buffer.from(ListTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTasksResponse => ListTasksResponse.decode(value),
+  },
+  /**
+   * Runs a task now on the replica that answers and waits for it. A cluster-wide task another
+   * replica is running is not run twice: `ran` is false. NOT_FOUND for an unknown task.
+   */
+  runTask: {
+    path: '/quota.v1.AdminService/RunTask' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunTaskRequest): Buffer =>
+      Buffer.from(RunTaskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunTaskRequest => RunTaskRequest.decode(value),
+    responseSerialize: (value: RunTaskResponse): Buffer =>
+      Buffer.from(RunTaskResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RunTaskResponse => RunTaskResponse.decode(value),
+  },
+  /**
+   * Deletes what is past retention now (the configured retention, or shorter or longer for this
+   * call) and says how many rows of each table went. FAILED_PRECONDITION while another replica
+   * is cleaning up.
+   */
+  cleanupOldData: {
+    path: '/quota.v1.AdminService/CleanupOldData' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CleanupOldDataRequest): Buffer =>
+      Buffer.from(CleanupOldDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CleanupOldDataRequest =>
+      CleanupOldDataRequest.decode(value),
+    responseSerialize: (value: CleanupOldDataResponse): Buffer =>
+      Buffer.from(CleanupOldDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CleanupOldDataResponse =>
+      CleanupOldDataResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -4643,6 +7949,36 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * nothing. NOT_FOUND when no token has this id.
    */
   revokeToken: handleUnaryCall<RevokeTokenRequest, RevokeTokenResponse>;
+  /**
+   * Denials over a time range: totals by rule, the most denied keys, counts per hour, attack
+   * patterns, and the most recent entries (filtered by rule, user and IP). Denials reach the
+   * tables in batches: up to about 2 s after they were answered.
+   */
+  getViolations: handleUnaryCall<GetViolationsRequest, GetViolationsResponse>;
+  /**
+   * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
+   * rule and per command type, over a time range. Counts reach the tables in batches: up to
+   * about 5 s after the decisions.
+   */
+  getStats: handleUnaryCall<GetStatsRequest, GetStatsResponse>;
+  /**
+   * One call with what an operator's overview shows: host health, load trends, top violators,
+   * attack patterns, decision totals and command quota usage.
+   */
+  getDashboard: handleUnaryCall<GetDashboardRequest, GetDashboardResponse>;
+  /** The background tasks of the replica that answers, with their runs and failures. */
+  listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
+  /**
+   * Runs a task now on the replica that answers and waits for it. A cluster-wide task another
+   * replica is running is not run twice: `ran` is false. NOT_FOUND for an unknown task.
+   */
+  runTask: handleUnaryCall<RunTaskRequest, RunTaskResponse>;
+  /**
+   * Deletes what is past retention now (the configured retention, or shorter or longer for this
+   * call) and says how many rows of each table went. FAILED_PRECONDITION while another replica
+   * is cleaning up.
+   */
+  cleanupOldData: handleUnaryCall<CleanupOldDataRequest, CleanupOldDataResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -4945,6 +8281,120 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeTokenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Denials over a time range: totals by rule, the most denied keys, counts per hour, attack
+   * patterns, and the most recent entries (filtered by rule, user and IP). Denials reach the
+   * tables in batches: up to about 2 s after they were answered.
+   */
+  getViolations(
+    request: GetViolationsRequest,
+    callback: (error: ServiceError | null, response: GetViolationsResponse) => void,
+  ): ClientUnaryCall;
+  getViolations(
+    request: GetViolationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetViolationsResponse) => void,
+  ): ClientUnaryCall;
+  getViolations(
+    request: GetViolationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetViolationsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
+   * rule and per command type, over a time range. Counts reach the tables in batches: up to
+   * about 5 s after the decisions.
+   */
+  getStats(
+    request: GetStatsRequest,
+    callback: (error: ServiceError | null, response: GetStatsResponse) => void,
+  ): ClientUnaryCall;
+  getStats(
+    request: GetStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetStatsResponse) => void,
+  ): ClientUnaryCall;
+  getStats(
+    request: GetStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One call with what an operator's overview shows: host health, load trends, top violators,
+   * attack patterns, decision totals and command quota usage.
+   */
+  getDashboard(
+    request: GetDashboardRequest,
+    callback: (error: ServiceError | null, response: GetDashboardResponse) => void,
+  ): ClientUnaryCall;
+  getDashboard(
+    request: GetDashboardRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDashboardResponse) => void,
+  ): ClientUnaryCall;
+  getDashboard(
+    request: GetDashboardRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDashboardResponse) => void,
+  ): ClientUnaryCall;
+  /** The background tasks of the replica that answers, with their runs and failures. */
+  listTasks(
+    request: ListTasksRequest,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Runs a task now on the replica that answers and waits for it. A cluster-wide task another
+   * replica is running is not run twice: `ran` is false. NOT_FOUND for an unknown task.
+   */
+  runTask(
+    request: RunTaskRequest,
+    callback: (error: ServiceError | null, response: RunTaskResponse) => void,
+  ): ClientUnaryCall;
+  runTask(
+    request: RunTaskRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RunTaskResponse) => void,
+  ): ClientUnaryCall;
+  runTask(
+    request: RunTaskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RunTaskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes what is past retention now (the configured retention, or shorter or longer for this
+   * call) and says how many rows of each table went. FAILED_PRECONDITION while another replica
+   * is cleaning up.
+   */
+  cleanupOldData(
+    request: CleanupOldDataRequest,
+    callback: (error: ServiceError | null, response: CleanupOldDataResponse) => void,
+  ): ClientUnaryCall;
+  cleanupOldData(
+    request: CleanupOldDataRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CleanupOldDataResponse) => void,
+  ): ClientUnaryCall;
+  cleanupOldData(
+    request: CleanupOldDataRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CleanupOldDataResponse) => void,
   ): ClientUnaryCall;
 }
 
