@@ -19,6 +19,10 @@ const ADMIN_READS: ReadonlySet<string> = new Set([
   'GetHourlySummary',
   'ListThrottleEvents',
   'ListTokens',
+  'GetViolations',
+  'GetStats',
+  'GetDashboard',
+  'ListTasks',
 ]);
 
 /**
