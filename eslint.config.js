@@ -2,9 +2,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Domain folders: capabilities, the shared core, and the job registry. */
+/** Domain folders: capabilities, the shared core, and the views across capabilities. */
 const CAPABILITIES = ['limits', 'load', 'quotas', 'auth', 'audit'];
-const DOMAIN = ['core', 'jobs', ...CAPABILITIES];
+/** Read across capabilities (the job registry, the operators' dashboard): may import them. */
+const ACROSS = ['jobs', 'dashboard'];
+const DOMAIN = ['core', ...ACROSS, ...CAPABILITIES];
 
 /**
  * What a domain folder may not import: pg, grpc-js, the edge, the store, the wiring and the
@@ -13,7 +15,7 @@ const DOMAIN = ['core', 'jobs', ...CAPABILITIES];
  */
 function domainImports(folder) {
   const others =
-    folder === 'jobs' ? [] : CAPABILITIES.filter((c) => c !== folder).map((c) => `**/${c}/*`);
+    ACROSS.includes(folder) ? [] : CAPABILITIES.filter((c) => c !== folder).map((c) => `**/${c}/*`);
   return {
     paths: [
       { name: 'pg', message: 'Only src/store/ may import pg.' },

@@ -57,12 +57,26 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const dashboard = stops.own(
       await wireDashboard(
         logger,
-        db,
-        { load: load.admin, audit: audit.reports, quotas: quotas.usage },
+        {
+          load: load.admin,
+          audit: audit.reports,
+          quotas: quotas.usage,
+          timezone: config.timezone,
+          databaseAvailable: () => db.available,
+        },
         deps,
       ),
     );
-    const capabilities: readonly Omit<Capability<unknown>, 'stop'>[] = [database, auth, load, audit, limits, quotas, tasks, dashboard];
+    const capabilities: readonly Omit<Capability<unknown>, 'stop'>[] = [
+      database,
+      auth,
+      load,
+      audit,
+      limits,
+      quotas,
+      tasks,
+      dashboard,
+    ];
 
     const server = new GrpcServer({
       logger,

@@ -1,20 +1,16 @@
-// STUB: replaced by the dashboard work.
-import type { AuditReports } from '../audit/types.js';
+import { Dashboard, type DashboardSources } from '../dashboard/Dashboard.js';
+import { dashboardHandlers } from '../grpc/dashboardHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
-import type { LoadAdmin } from '../load/LoadAdmin.js';
 import type { Logger } from '../log.js';
-import type { Database } from '../store/Database.js';
-import type { AdminServiceServer } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { wire } from './Capability.js';
 
-export function wireDashboard(
-  logger: Logger,
-  _db: Database,
-  _sources: { load: LoadAdmin; audit: AuditReports; quotas: unknown },
-  _deps: HandlerDeps,
-) {
+/**
+ * The operators' dashboard: one read across load, audit and quotas. It holds nothing of its own
+ * (no jobs, nothing health waits for).
+ */
+export function wireDashboard(logger: Logger, sources: DashboardSources, deps: HandlerDeps) {
   return wire(logger, async () => ({
-    handlers: { admin: <Pick<AdminServiceServer, 'getDashboard'>>{} },
+    handlers: dashboardHandlers(new Dashboard(sources), deps),
     jobs: [],
     health: [],
   }));

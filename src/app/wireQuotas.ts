@@ -4,6 +4,7 @@ import { commandQuotaHandlers } from '../grpc/commandQuotaHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { expiryJob } from '../jobs/expiryJob.js';
 import type { Logger } from '../log.js';
+import { decisionQueueGauge } from '../metrics/decisionQueueGauge.js';
 import { CommandQuotaService } from '../quotas/CommandQuotaService.js';
 import { QuotaAdmin } from '../quotas/QuotaAdmin.js';
 import { quotaCaches } from '../quotas/quotaCaches.js';
@@ -11,6 +12,7 @@ import type { Database } from '../store/Database.js';
 import { PgCommandQuotaStore } from '../store/PgCommandQuotaStore.js';
 import { PgCommandRuleStore } from '../store/PgCommandRuleStore.js';
 import { PgQuotaMaintenance } from '../store/PgQuotaMaintenance.js';
+import { PgQuotaUsage } from '../store/PgQuotaUsage.js';
 import { PgTierStore } from '../store/PgTierStore.js';
 import { wire } from './Capability.js';
 import type { DecisionHooks } from './DecisionHooks.js';
@@ -60,9 +62,15 @@ export function wireQuotas(
     });
     const admin = new QuotaAdmin(ruleStore, tierStore, rules, tiers);
     return {
-      usage: undefined as unknown,
+      usage: new PgQuotaUsage(db),
       handlers: commandQuotaHandlers({ quotas, admin }, deps),
       health: [{ name: 'command quota rules', ready: () => rules.ready && tiers.ready }],
+      gauges: [
+        decisionQueueGauge({
+          command_quotas: () => store.queued.decisions,
+          executions: () => store.queued.records,
+        }),
+      ],
       jobs: [expiryJob('expired-reservations-cleanup', new PgQuotaMaintenance(db), logger)],
     };
   });

@@ -113,3 +113,32 @@ export interface QuotaMaintenance {
   /** Deletes reservations long expired or settled, and usage of long-gone periods. */
   deleteExpired(): Promise<{ reservations: number; usage: number }>;
 }
+
+/** Units of one command type counted in the current periods, over every user. */
+export interface FleetCommandUsage {
+  readonly commandType: string;
+  readonly usedToday: number;
+  readonly usedThisWeek: number;
+  readonly usedThisMonth: number;
+  /** Users with units counted today. */
+  readonly usersToday: number;
+}
+
+/** What the fleet has used of its command quotas now: the operators' overview. */
+export interface QuotaUsageOverview {
+  /** Database clock at the read. */
+  readonly at: Date;
+  /** By command type. */
+  readonly byCommandType: readonly FleetCommandUsage[];
+  /** The users with the most units today, most first. */
+  readonly topUsers: readonly {
+    readonly userId: string;
+    readonly commandType: string;
+    readonly usedToday: number;
+  }[];
+}
+
+/** Reads the fleet's usage in the current periods of `timezone`. */
+export interface QuotaUsageReader {
+  overview(timezone: string, topUsers: number): Promise<QuotaUsageOverview>;
+}
