@@ -18,12 +18,15 @@ export interface JobStatus {
   /** Runs completed here, failed ones included. */
   readonly runs: number;
   readonly failures: number;
+  /** Failures since the last success; each one puts the next run sooner, with backoff. */
+  readonly consecutiveFailures: number;
   /** Runs skipped because another replica held the job's lock. */
   readonly skipped: number;
   readonly lastRunAt: Date | null;
   readonly lastDurationMs: number | null;
   /** Message of the last failure, cleared by a success. */
   readonly lastError: string | null;
+  /** When the next run is due: after a failure, the retry. Null while stopped. */
   readonly nextRunAt: Date | null;
   readonly running: boolean;
 }
