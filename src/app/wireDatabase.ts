@@ -5,6 +5,7 @@ import { migrate, pendingMigrations } from '../store/migrate.js';
 import { PgChangeFeed } from '../store/PgChangeFeed.js';
 import { startEmbeddedPostgres } from '../store/startEmbeddedPostgres.js';
 import type { Job } from '../jobs/Job.js';
+import { databaseGauges } from '../metrics/databaseGauges.js';
 import { wire, type HealthPart } from './Capability.js';
 
 /**
@@ -60,6 +61,7 @@ export function wireDatabase(config: Config, logger: Logger) {
         { name: 'database', ready: (): boolean => db.available },
         { name: 'schema', ready: () => migrated },
       ],
+      gauges: databaseGauges(db, config.dbPoolSize),
       jobs: <Job[]>[
         {
           // Probes even without traffic, so health follows the database while idle.

@@ -9,6 +9,7 @@ import { LimitService } from '../limits/LimitService.js';
 import { RuleAdmin } from '../limits/RuleAdmin.js';
 import { RuleCache } from '../limits/RuleCache.js';
 import type { Logger } from '../log.js';
+import { decisionQueueGauge } from '../metrics/decisionQueueGauge.js';
 import type { Database } from '../store/Database.js';
 import { PgLimitStore } from '../store/PgLimitStore.js';
 import { PgMaintenance } from '../store/PgMaintenance.js';
@@ -71,24 +72,21 @@ export function wireLimits(
     // Rules may have changed while the database was away.
     db.on('up', () => void ruleCache.reload());
 
-    const limits = new LimitService(
-      ruleCache,
-      new PgLimitStore(db, {
-        timeoutMs: config.dbTimeoutMs,
-        onBatch: (items) => hooks.onBatch('limits', items),
-      }),
-      throttle,
-      {
-        failureMode: config.failureMode,
-        timezone: config.timezone,
-        keys,
-        listener: hooks.listener,
-        blocks: hooks.blocks,
-      },
-    );
+    const store = new PgLimitStore(db, {
+      timeoutMs: config.dbTimeoutMs,
+      onBatch: (items) => hooks.onBatch('limits', items),
+    });
+    const limits = new LimitService(ruleCache, store, throttle, {
+      failureMode: config.failureMode,
+      timezone: config.timezone,
+      keys,
+      listener: hooks.listener,
+      blocks: hooks.blocks,
+    });
     return {
       handlers: limitHandlers({ limits, rules }, deps),
       health: [{ name: 'rules', ready: () => ruleCache.ready && keys.ready }],
+      gauges: [decisionQueueGauge({ limits: () => store.queued })],
       jobs: [expiryJob('expired-state-cleanup', new PgMaintenance(db), logger)],
     };
   });

@@ -13,6 +13,7 @@ import { SamplingLoop } from '../load/SamplingLoop.js';
 import { SystemLoadSampler } from '../load/SystemLoadSampler.js';
 import { ThresholdSettings } from '../load/ThresholdSettings.js';
 import type { Logger } from '../log.js';
+import { hostLoadGauges } from '../metrics/hostLoadGauges.js';
 import type { Database } from '../store/Database.js';
 import type { PgChangeFeed } from '../store/PgChangeFeed.js';
 import { PgLoadHistoryStore } from '../store/PgLoadHistoryStore.js';
@@ -66,6 +67,7 @@ export function wireLoad(
       admin,
       handlers: loadHandlers({ hub, admin }, deps),
       health: [],
+      gauges: hostLoadGauges(hub),
       jobs: [
         loadHistoryFlushJob(history, logger),
         loadRetentionJob(loadStore, config.loadHistoryDays, logger),

@@ -1,14 +1,23 @@
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionListener } from '../core/decisions.js';
 import type { JobStatus } from '../jobs/Job.js';
+import { DecisionCounts } from './DecisionCounts.js';
 import type { GaugeSource } from './GaugeSource.js';
+import { registerTaskMetrics } from './registerTaskMetrics.js';
+
+/** Bounds of the batch-size histogram: a batch holds at most 1024 decisions. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** Prometheus metrics of one process, served on /metrics. */
 export class Metrics {
   readonly registry = new Registry();
   private readonly calls: Counter<'method' | 'code'>;
   private readonly latency: Histogram<'method'>;
+  private readonly batchSizes: Histogram<'store'>;
+  /** Histogram children by store: decisionBatch builds no label object per batch. */
+  private readonly batchChildren = new Map<string, Histogram.Internal<'store'>>();
+  private readonly counts = new DecisionCounts();
   private server: Server | undefined;
 
   constructor() {
@@ -26,6 +35,27 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [this.registry],
     });
+    const counts = this.counts;
+    new Counter({
+      name: 'quota_decisions_total',
+      help: 'Decisions answered, by source, rule ("*": whole calls) and result; replays not counted',
+      labelNames: ['source', 'rule', 'result'],
+      registers: [this.registry],
+      // The hot path counts in DecisionCounts; the series are written whole at each scrape.
+      collect() {
+        this.reset();
+        for (const c of counts.counts()) {
+          this.inc({ source: c.source, rule: c.rule, result: c.result }, c.value);
+        }
+      },
+    });
+    this.batchSizes = new Histogram({
+      name: 'quota_decision_batch_size',
+      help: 'Decisions per batch sent to the database, by store',
+      labelNames: ['store'],
+      buckets: BATCH_BUCKETS,
+      registers: [this.registry],
+    });
   }
 
   /** Records one finished call; `code` is the numeric gRPC status. */
@@ -34,22 +64,60 @@ export class Metrics {
     this.latency.observe({ method }, ms / 1000);
   }
 
-  /** Counts decisions by rule and result. TODO(metrics helper): implement. */
-  readonly decisions: DecisionListener = { decided: () => undefined };
+  /** Counts decisions by rule and result (see DecisionCounts). */
+  readonly decisions: DecisionListener = this.counts;
 
-  /** Records the size of one decision batch of `store`. TODO(metrics helper): implement. */
-  decisionBatch(_store: string, _items: number): void {}
+  /** Records the size of one decision batch of `store`. */
+  decisionBatch(store: string, items: number): void {
+    let child = this.batchChildren.get(store);
+    if (!child) {
+      child = this.batchSizes.labels(store);
+      this.batchChildren.set(store, child);
+    }
+    child.observe(items);
+  }
 
-  /** Registers figures read at each scrape. TODO(metrics helper): implement. */
-  addGauges(_gauges: readonly GaugeSource[]): void {}
+  /**
+   * Registers figures read at each scrape. Sources of one name (one per capability, e.g. the
+   * decision queue depth) become one metric; a source whose read throws is left out of that
+   * scrape rather than failing it.
+   */
+  addGauges(gauges: readonly GaugeSource[]): void {
+    const byName = new Map<string, GaugeSource[]>();
+    for (const g of gauges) byName.set(g.name, [...(byName.get(g.name) ?? []), g]);
+    for (const [name, sources] of byName) {
+      const first = sources[0]!;
+      new Gauge({
+        name,
+        help: first.help,
+        labelNames: first.labelNames ?? [],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const source of sources) {
+            try {
+              for (const { labels, value } of source.read()) {
+                if (labels) this.set(labels, value);
+                else this.set(value);
+              }
+            } catch {
+              // A figure that cannot be read now is absent from this scrape; the rest answer.
+            }
+          }
+        },
+      });
+    }
+  }
 
-  /** Task runs and failures, read at each scrape. TODO(metrics helper): implement. */
-  followJobs(_list: () => readonly JobStatus[]): void {}
+  /** Task runs, failures and durations, read from `list` at each scrape. Call once. */
+  followJobs(list: () => readonly JobStatus[]): void {
+    registerTaskMetrics(this.registry, list);
+  }
 
   /** Serves GET /metrics on `port` (all interfaces); resolves with the bound port. */
   listen(port: number, host = '0.0.0.0'): Promise<number> {
     this.server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
+      if (req.url?.split('?')[0] !== '/metrics') {
         res.writeHead(404).end();
         return;
       }

@@ -75,6 +75,15 @@ export class Database extends EventEmitter {
     return this.up;
   }
 
+  /** The pool's connections now: open, idle among them, and callers waiting for one. */
+  get poolUse(): { readonly total: number; readonly idle: number; readonly waiting: number } {
+    return {
+      total: this.pool.totalCount,
+      idle: this.pool.idleCount,
+      waiting: this.pool.waitingCount,
+    };
+  }
+
   /** One statement, bounded; throws StoreUnavailableError when the database does not answer. */
   async query<R extends pg.QueryResultRow>(
     text: string,

@@ -134,6 +134,11 @@ export class DecisionBatcher<Item, Answer> {
     this.meter = new BacklogMeter(options.answerWithinMs, this.marginMs, options.loopBusyMs);
   }
 
+  /** Callers waiting for a batch to take them (not those whose batch is at the store). */
+  get queued(): number {
+    return this.waiting;
+  }
+
   /**
    * Resolves with the item's answer; rejects with OverloadedError (shed), StoreUnavailableError
    * (the store did not answer in time), or the error of the item's own decision.

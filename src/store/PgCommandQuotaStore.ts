@@ -127,6 +127,11 @@ export class PgCommandQuotaStore implements CommandQuotaStore {
     });
   }
 
+  /** Decisions and execution records waiting for a batch to take them. */
+  get queued(): { readonly decisions: number; readonly records: number } {
+    return { decisions: this.decisions.queued, records: this.records.queued };
+  }
+
   async decide(request: QuotaDecisionRequest): Promise<QuotaDecision> {
     const d = await this.decisions.submit({ ...request, reservationId: randomUUID() });
     return {

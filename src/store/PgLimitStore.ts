@@ -103,6 +103,11 @@ export class PgLimitStore implements LimitStore {
     });
   }
 
+  /** Decisions waiting for a batch to take them. */
+  get queued(): number {
+    return this.batcher.queued;
+  }
+
   check(
     counters: readonly CounterRequest[],
     hits: number,

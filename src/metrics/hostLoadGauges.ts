@@ -1,0 +1,44 @@
+import type { HostLoad } from '../load/types.js';
+import type { GaugeSource } from './GaugeSource.js';
+
+/** What the host gauges read: the cluster load view this replica follows. */
+export interface HostLoadView {
+  list(): readonly HostLoad[];
+}
+
+/**
+ * Each known host's latest load and throttle factor, as this replica sees the cluster. Hosts
+ * the view has forgotten (silent for 10 sampling intervals) leave the scrape with it, so the
+ * host label stays bounded by the hosts reporting now.
+ */
+export function hostLoadGauges(view: HostLoadView): GaugeSource[] {
+  const perHost =
+    (figure: (l: HostLoad) => number) => (): { labels: { host: string }; value: number }[] =>
+      view.list().map((l) => ({ labels: { host: l.host }, value: figure(l) }));
+  const gauge = (name: string, help: string, figure: (l: HostLoad) => number): GaugeSource => ({
+    name,
+    help,
+    labelNames: ['host'],
+    read: perHost(figure),
+  });
+  return [
+    gauge('quota_host_cpu_percent', 'CPU use of the host, 0-100', (l) => l.cpuPercent),
+    gauge('quota_host_memory_percent', 'Memory use of the host, 0-100', (l) => l.memoryPercent),
+    gauge(
+      'quota_host_disk_percent',
+      'Disk use of the host data volume, 0-100',
+      (l) => l.diskPercent,
+    ),
+    gauge('quota_host_load_average_1m', 'One-minute load average of the host', (l) => l.loadAvg1m),
+    gauge(
+      'quota_host_throttle_factor',
+      'Throttle factor of the host under the thresholds in force, 0-1 (1: not throttled)',
+      (l) => l.throttleFactor,
+    ),
+    gauge(
+      'quota_host_data_age_seconds',
+      'Time since the host figures were last written, in seconds (stale past 3 intervals)',
+      (l) => l.ageMs / 1000,
+    ),
+  ];
+}
