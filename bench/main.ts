@@ -13,7 +13,8 @@
  * between the two command-quota methods before theirs, default SECONDS), QUOTA_BENCH_RATE
  * (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64), QUOTA_BENCH_SCENARIOS
  * or `--only` (a comma-separated list of keys, hot, open, floor, quota-users, quota-one,
- * record-users, record-one, record-users-unreserved, record-one-unreserved, or the groups all,
+ * record-users, record-one, record-users-unreserved, record-one-unreserved, audit (audit.ts:
+ * CheckLimit denials at the offered rate with QUOTA_AUDIT off and on), or the groups all,
  * limit, command and record; default all), QUOTA_BENCH_SETTLE_MS (pause before each scenario,
  * default 10000), QUOTA_BENCH_CLIENT (http2, a minimal gRPC client on a TCP socket that leaves
  * the CPU to the server, the default; or grpc-js), QUOTA_BENCH_TOKEN (an admin token of the
@@ -30,10 +31,11 @@ import {
   CheckLimitRequest,
   type CheckLimitResponse,
 } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { auditBench } from './audit.js';
 import { commandQuotaBench } from './commandQuota.js';
 import { CHECK_LIMIT } from './LightClient.js';
 import { caller, closedLoop, measured, Tally, type Caller } from './measure.js';
-import { clock, pace } from './Pacer.js';
+import { openLoop } from './openLoop.js';
 import {
   CLIENT,
   COMMAND_SCENARIOS,
@@ -77,38 +79,6 @@ function checkLoop(
   return closedLoop(new Tally(name), (i) => check(request(key(i))), seconds);
 }
 
-/**
- * Calls at RATE per second whatever the answers do, latency counted from when each call was
- * due, so a stall counts against every call it delays.
- */
-async function openLoop(check: Check, name: string): Promise<Tally> {
-  const tally = new Tally(name);
-  const total = RATE * SECONDS;
-  let outstanding = 0;
-  let drained: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (drained = resolve));
-  let paced = false;
-  const finished = () => {
-    if (--outstanding === 0 && paced) drained();
-  };
-  await pace(RATE, total, (n, dueAt) => {
-    outstanding++;
-    check(request(`open-${n % 10_000}`)).then(
-      (res) => {
-        tally.answered(res, clock() - dueAt);
-        finished();
-      },
-      () => {
-        tally.failed();
-        finished();
-      },
-    );
-  });
-  paced = true;
-  if (outstanding > 0) await done;
-  return tally;
-}
-
 async function main(): Promise<void> {
   const target = process.env['QUOTA_BENCH_TARGET'];
   const serving = ['keys', 'hot', 'open', ...COMMAND_SCENARIOS] as const;
@@ -126,6 +96,10 @@ async function main(): Promise<void> {
       client.close();
       await server?.stop();
     }
+  }
+  if (SCENARIOS.has('audit')) {
+    if (target) console.log('audit: skipped, QUOTA_BENCH_TARGET is set');
+    else await auditBench();
   }
   if (!SCENARIOS.has('floor')) return;
   // The floor is this machine's: against a server elsewhere it would say nothing about it.
@@ -175,7 +149,9 @@ async function checkLimitBench(
   }
   if (SCENARIOS.has('open')) {
     await settle();
-    await measured(pid, () => openLoop(check, `open loop, ${RATE}/s offered`));
+    await measured(pid, () =>
+      openLoop(check, `open loop, ${RATE}/s offered`, (n) => request(`open-${n % 10_000}`)),
+    );
   }
   close();
   await client.admin.deleteRateLimitRule({ name: 'bench-user' });
@@ -192,7 +168,9 @@ async function floor(): Promise<void> {
       await checkLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
       await settle();
       await measured(server.child.pid, () =>
-        openLoop(check, `floor: grpc-js from memory, ${RATE}/s`),
+        openLoop(check, `floor: grpc-js from memory, ${RATE}/s`, (n) =>
+          request(`open-${n % 10_000}`),
+        ),
       );
     } finally {
       close();

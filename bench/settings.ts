@@ -19,11 +19,16 @@ export const COMMAND_SCENARIOS = [
   'record-users-unreserved',
   'record-one-unreserved',
 ] as const;
-export type ScenarioName = (typeof LIMIT_SCENARIOS)[number] | (typeof COMMAND_SCENARIOS)[number];
+/** The audit's cost: CheckLimit denials at RATE with QUOTA_AUDIT off and on (audit.ts). */
+export const AUDIT_SCENARIOS = ['audit'] as const;
+export type ScenarioName =
+  | (typeof LIMIT_SCENARIOS)[number]
+  | (typeof COMMAND_SCENARIOS)[number]
+  | (typeof AUDIT_SCENARIOS)[number];
 
 /** Names that stand for several scenarios. */
 const GROUPS: Record<string, readonly ScenarioName[]> = {
-  all: [...LIMIT_SCENARIOS, ...COMMAND_SCENARIOS],
+  all: [...LIMIT_SCENARIOS, ...COMMAND_SCENARIOS, ...AUDIT_SCENARIOS],
   limit: LIMIT_SCENARIOS,
   command: COMMAND_SCENARIOS,
   record: COMMAND_SCENARIOS.filter((s) => s.startsWith('record-')),
