@@ -1,27 +1,150 @@
-// STUB: the audit helper replaces this file.
+import { AttackBlocks, BlockIndex } from '../audit/AttackBlocks.js';
+import { AuditReader } from '../audit/AuditReader.js';
+import { AuditRecorder } from '../audit/AuditRecorder.js';
 import type { Config } from '../config.js';
-import { NO_AUDIT } from '../core/decisions.js';
+import { FollowedCache } from '../core/FollowedCache.js';
 import type { ChangeFeed } from '../core/ports.js';
+import { ValidationError } from '../errors.js';
+import { auditHandlers } from '../grpc/auditHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
+import { attackDetectionJob } from '../jobs/attackDetectionJob.js';
+import { statsFlushJob } from '../jobs/statsFlushJob.js';
+import { violationFlushJob } from '../jobs/violationFlushJob.js';
+import { ipKey } from '../limits/canonicalIp.js';
 import type { Logger } from '../log.js';
+import type { GaugeSource } from '../metrics/GaugeSource.js';
 import type { Database } from '../store/Database.js';
-import type { AuditReports } from '../audit/types.js';
-import type { AdminServiceServer } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import { PgAttackStore } from '../store/PgAttackStore.js';
+import { PgAuditReports } from '../store/PgAuditReports.js';
+import { PgAuditStore } from '../store/PgAuditStore.js';
 import { wire } from './Capability.js';
 
+/**
+ * The audit: the decision listener that counts statistics and buffers violations and identity
+ * sightings (written by per-replica flush jobs), the cluster-wide attack detection, the blocks
+ * every replica follows through the change feed, and GetViolations / GetStats.
+ */
 export function wireAudit(
-  _config: Config,
+  config: Config,
   logger: Logger,
-  _db: Database,
-  _feed: ChangeFeed,
-  _deps: HandlerDeps,
+  db: Database,
+  feed: ChangeFeed,
+  deps: HandlerDeps,
 ) {
-  return wire(logger, async () => ({
-    listener: NO_AUDIT,
-    blocks: NO_AUDIT,
-    reports: <AuditReports>{},
-    handlers: { admin: <Pick<AdminServiceServer, 'getViolations' | 'getStats'>>{} },
-    jobs: [],
-    health: [],
-  }));
+  return wire(logger, async (stops) => {
+    const { audit } = config;
+    const recorder = new AuditRecorder(new PgAuditStore(db), {
+      enabled: audit.enabled,
+      bufferSize: audit.bufferSize,
+      windowMs: audit.attackWindowS * 1000,
+      attackIdentities: audit.attackIdentities,
+    });
+
+    const attacks = new PgAttackStore(db);
+    const blockCache = new FollowedCache(
+      'attack blocks',
+      async () => {
+        const readAt = performance.now();
+        return new BlockIndex(await attacks.activeBlocks(), readAt);
+      },
+      logger,
+    );
+    await blockCache.start(feed, 'attack_flags');
+    stops.push(() => blockCache.stop());
+    // Blocks may have changed while the database was away.
+    db.on('up', () => void blockCache.reload());
+
+    const reports = new AuditReader(new PgAuditReports(db), ipFilterKey(config.ipv6PrefixBits));
+    return {
+      listener: recorder,
+      blocks: new AttackBlocks(() => blockCache.value),
+      reports,
+      handlers: auditHandlers(reports, deps),
+      jobs: [
+        violationFlushJob(recorder, logger),
+        statsFlushJob(recorder, logger),
+        attackDetectionJob(
+          attacks,
+          {
+            windowS: audit.attackWindowS,
+            denials: audit.attackDenials,
+            identities: audit.attackIdentities,
+            blockS: audit.blockS,
+          },
+          logger,
+        ),
+      ],
+      health: [],
+      gauges: auditGauges(recorder),
+    };
+  });
+}
+
+/**
+ * An IP filter as CheckLimit records the address: IPv4 itself, IPv6 by its QUOTA_IPV6_PREFIX
+ * network, which may also be given as that network ("2001:db8::/64").
+ */
+function ipFilterKey(prefixBits: number): (text: string) => string {
+  return (text) => {
+    const slash = text.indexOf('/');
+    if (slash < 0) return ipKey(text, prefixBits, 'ip');
+    const address = text.slice(0, slash);
+    if (text.slice(slash + 1) !== String(prefixBits) || !address.includes(':'))
+      throw new ValidationError(
+        'ip',
+        `must be an address, or an IPv6 network of /${prefixBits} (QUOTA_IPV6_PREFIX)`,
+      );
+    return ipKey(address, prefixBits, 'ip');
+  };
+}
+
+function auditGauges(recorder: AuditRecorder): GaugeSource[] {
+  const gauge = (name: string, help: string, read: () => number): GaugeSource => ({
+    name,
+    help,
+    read: () => [{ value: read() }],
+  });
+  const { violations, stats, identities } = recorder;
+  return [
+    gauge(
+      'quota_audit_buffer_rows',
+      'Violation rows waiting to be written (distinct rows, folded ones included)',
+      () => violations.size,
+    ),
+    gauge(
+      'quota_audit_violations_aggregated_total',
+      'Denials counted in a buffered row of identical ones since start',
+      () => violations.aggregated,
+    ),
+    gauge(
+      'quota_audit_violations_folded_total',
+      'Denials counted under their rule without details since start (buffer full)',
+      () => violations.folded,
+    ),
+    gauge(
+      'quota_audit_violations_dropped_total',
+      'Denials not recorded since start (buffer and folded rows full); should stay 0',
+      () => violations.dropped,
+    ),
+    gauge(
+      'quota_audit_stats_rows',
+      'Decision statistics rows waiting to be added (hours x rules and command types)',
+      () => stats.size,
+    ),
+    gauge(
+      'quota_audit_stats_folded_total',
+      'Decisions counted under "(other)" since start: too many command types in one hour',
+      () => stats.folded,
+    ),
+    gauge(
+      'quota_audit_identities_tracked',
+      'Identities (users, API keys) tracked per IP for attack detection',
+      () => identities.size,
+    ),
+    gauge(
+      'quota_audit_identities_skipped_total',
+      'Identity sightings not tracked since start (per-IP or total bound reached)',
+      () => identities.skipped,
+    ),
+  ];
 }

@@ -53,7 +53,11 @@ export interface ViolationReport {
   /** Most first. */
   readonly byRule: readonly { readonly rule: string; readonly count: number }[];
   /** The most denied keys, most first. */
-  readonly topKeys: readonly { readonly scope: string; readonly key: string; readonly count: number }[];
+  readonly topKeys: readonly {
+    readonly scope: string;
+    readonly key: string;
+    readonly count: number;
+  }[];
   /** Oldest first. */
   readonly perHour: readonly { readonly hour: Date; readonly count: number }[];
   /** Newest first. */

@@ -1,0 +1,189 @@
+import type { DecidedCaller, RuleOutcome } from '../core/decisions.js';
+import { apiKeyPrefix } from './apiKeyPrefix.js';
+import type { PendingViolation } from './ports.js';
+import type { ViolationSource } from './types.js';
+
+type Row = { -readonly [K in keyof PendingViolation]: PendingViolation[K] };
+
+/** Folded rows kept at most: one per source, rule and scope, a set the admins bound. */
+const MAX_FOLDS = 10_000;
+
+/**
+ * Denials waiting to be written. Identical denials (every recorded field the same) share one
+ * row with a count and their first and last time. At most `capacity` such rows: past it a
+ * denial is counted in its source, rule and scope's folded row (key '' and no details), so the
+ * count is never lost; only past MAX_FOLDS of those is one dropped, and counted. Recording is a
+ * string join and a Map lookup; nothing waits.
+ */
+export class ViolationBuffer {
+  private rows = new Map<string, Row>();
+  private folds = new Map<string, Row>();
+  private aggregatedCount = 0;
+  private foldedCount = 0;
+  private droppedCount = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  /** Rows buffered (detailed and folded). */
+  get size(): number {
+    return this.rows.size + this.folds.size;
+  }
+
+  /** Denials counted in a row already buffered for identical ones. */
+  get aggregated(): number {
+    return this.aggregatedCount;
+  }
+
+  /** Denials counted in a folded row (buffer full): their details were not kept. */
+  get folded(): number {
+    return this.foldedCount;
+  }
+
+  /** Denials not recorded at all: even the folded rows were full. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** One denial by `rule` of a call from `caller`, at `at` (wall-clock ms). */
+  record(
+    source: ViolationSource,
+    rule: RuleOutcome,
+    caller: DecidedCaller,
+    reason: string | undefined,
+    at: number,
+  ): void {
+    // Never the API key itself: the caller holds its keyed hash, and only a prefix of that is kept.
+    const key = rule.scope === 'api_key' ? apiKeyPrefix(rule.key) : rule.key;
+    const prefix = caller.apiKeyHash === undefined ? null : apiKeyPrefix(caller.apiKeyHash);
+    const id = identity(
+      source,
+      rule.rule,
+      rule.scope,
+      key,
+      caller.ip,
+      caller.userId,
+      prefix,
+      caller.path,
+      caller.userAgent,
+      caller.host,
+      reason,
+    );
+    const row = this.rows.get(id);
+    if (row) {
+      this.aggregatedCount++;
+      stretch(row, at, at, 1);
+      return;
+    }
+    if (this.rows.size < this.capacity) {
+      this.rows.set(id, {
+        firstAtMs: at,
+        lastAtMs: at,
+        count: 1,
+        source,
+        rule: rule.rule,
+        scope: rule.scope,
+        key,
+        ip: caller.ip ?? null,
+        userId: caller.userId ?? null,
+        apiKeyPrefix: prefix,
+        path: caller.path ?? null,
+        userAgent: caller.userAgent ?? null,
+        host: caller.host ?? null,
+        reason: reason ?? null,
+      });
+      return;
+    }
+    this.fold(source, rule.rule, rule.scope, at, at, 1);
+  }
+
+  /** Everything buffered, in one batch; the buffer starts empty. */
+  take(): PendingViolation[] {
+    const batch = [...this.rows.values(), ...this.folds.values()];
+    this.rows = new Map();
+    this.folds = new Map();
+    return batch;
+  }
+
+  /** Puts back rows whose write failed, merged with what was recorded meanwhile. */
+  restore(batch: readonly PendingViolation[]): void {
+    for (const r of batch) {
+      if (r.key === '') {
+        // Counted as folded when first folded.
+        this.fold(r.source, r.rule, r.scope, r.firstAtMs, r.lastAtMs, r.count, false);
+        continue;
+      }
+      const id = identity(
+        r.source,
+        r.rule,
+        r.scope,
+        r.key,
+        r.ip,
+        r.userId,
+        r.apiKeyPrefix,
+        r.path,
+        r.userAgent,
+        r.host,
+        r.reason,
+      );
+      const row = this.rows.get(id);
+      if (row) stretch(row, r.firstAtMs, r.lastAtMs, r.count);
+      else if (this.rows.size < this.capacity) this.rows.set(id, { ...r });
+      else this.fold(r.source, r.rule, r.scope, r.firstAtMs, r.lastAtMs, r.count);
+    }
+  }
+
+  private fold(
+    source: ViolationSource,
+    rule: string,
+    scope: string,
+    firstAt: number,
+    lastAt: number,
+    count: number,
+    counted = true,
+  ): void {
+    const id = `${source}\0${rule}\0${scope}`;
+    const row = this.folds.get(id);
+    if (row) {
+      if (counted) this.foldedCount += count;
+      stretch(row, firstAt, lastAt, count);
+      return;
+    }
+    if (this.folds.size >= MAX_FOLDS) {
+      this.droppedCount += count;
+      return;
+    }
+    if (counted) this.foldedCount += count;
+    this.folds.set(id, {
+      firstAtMs: firstAt,
+      lastAtMs: lastAt,
+      count,
+      source,
+      rule,
+      scope,
+      key: '',
+      ip: null,
+      userId: null,
+      apiKeyPrefix: null,
+      path: null,
+      userAgent: null,
+      host: null,
+      reason: null,
+    });
+  }
+}
+
+function stretch(row: Row, firstAt: number, lastAt: number, count: number): void {
+  row.count += count;
+  if (firstAt < row.firstAtMs) row.firstAtMs = firstAt;
+  if (lastAt > row.lastAtMs) row.lastAtMs = lastAt;
+}
+
+/**
+ * The fields that make denials identical, joined by NUL (stored text never holds one) with a
+ * mark telling an absent field from an empty one.
+ */
+function identity(...fields: (string | null | undefined)[]): string {
+  let id = '';
+  for (const f of fields) id += f == null ? '\0-' : `\0+${f}`;
+  return id;
+}

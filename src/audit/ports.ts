@@ -1,0 +1,105 @@
+/**
+ * What the audit needs of a store. Implemented in src/store/ (PgAuditStore, PgAuditReports,
+ * PgAttackStore); every method throws StoreUnavailableError when the store does not answer.
+ */
+import type {
+  StatsFilter,
+  StatsReport,
+  ViolationFilter,
+  ViolationReport,
+  ViolationSource,
+} from './types.js';
+
+/** `count` identical denials between firstAtMs and lastAtMs (wall-clock ms), to be written. */
+export interface PendingViolation {
+  readonly firstAtMs: number;
+  readonly lastAtMs: number;
+  readonly count: number;
+  readonly source: ViolationSource;
+  readonly rule: string;
+  readonly scope: string;
+  /** '' for denials whose details were folded away. For scope api_key, a hash prefix. */
+  readonly key: string;
+  readonly ip: string | null;
+  readonly userId: string | null;
+  readonly apiKeyPrefix: string | null;
+  readonly path: string | null;
+  readonly userAgent: string | null;
+  readonly host: string | null;
+  readonly reason: string | null;
+}
+
+/** An IP seen presenting `identity` ("user:<id>" or "api_key:<hash prefix>"), last at lastSeenMs. */
+export interface Sighting {
+  readonly ip: string;
+  readonly identity: string;
+  readonly lastSeenMs: number;
+}
+
+/** Decisions of one hour (start, wall-clock ms) for one rule or command type, to be added. */
+export interface PendingCounts {
+  readonly hourMs: number;
+  readonly kind: 'rule' | 'command';
+  readonly name: string;
+  readonly allowed: number;
+  readonly denied: number;
+  readonly shadowDenied: number;
+  readonly degraded: number;
+}
+
+/**
+ * Where the audit's batches go. Each call MUST write all of its rows or none (one statement or
+ * one transaction), so that a failed write can be retried without counting anything twice.
+ */
+export interface AuditStore {
+  appendViolations(rows: readonly PendingViolation[]): Promise<void>;
+  /** Upserts: a stored sighting keeps the later of the two times. */
+  recordSightings(rows: readonly Sighting[]): Promise<void>;
+  /** Adds the counts to those stored for the same hour, kind and name. */
+  addStats(rows: readonly PendingCounts[]): Promise<void>;
+}
+
+/** The reads behind GetViolations and GetStats; filters arrive validated. */
+export interface AuditReportStore {
+  violations(filter: ViolationFilter): Promise<ViolationReport>;
+  stats(filter: StatsFilter): Promise<StatsReport>;
+}
+
+/** Thresholds of one detection run. */
+export interface DetectionSettings {
+  readonly windowS: number;
+  /** A key denied more than this many times within the window is flagged. */
+  readonly denials: number;
+  /** An IP with at least this many identities within the window is flagged. */
+  readonly identities: number;
+  /** Newly flagged keys are blocked this long; 0 flags only. */
+  readonly blockS: number;
+}
+
+/** What one detection run changed. */
+export interface DetectionResult {
+  /** Patterns flagged or refreshed. */
+  readonly flagged: number;
+  /** Of them, newly blocked. */
+  readonly blocked: number;
+  /** Sightings past the window deleted. */
+  readonly sightingsDeleted: number;
+}
+
+/** A stored block with the time it has left, by the store's clock. */
+export interface StoredBlock {
+  readonly scope: string;
+  readonly key: string;
+  readonly remainingMs: number;
+}
+
+/**
+ * Attack patterns across the cluster. `detect` runs on one replica at a time (a cluster-wide
+ * job) and MUST tell every replica of a change of blocks (the change feed, payload
+ * 'attack_flags'); times come from the store's clock.
+ */
+export interface AttackStore {
+  detect(settings: DetectionSettings): Promise<DetectionResult>;
+  /** Blocks still in force. */
+  activeBlocks(): Promise<StoredBlock[]>;
+}

@@ -1,0 +1,30 @@
+import type { AuditReports } from '../audit/types.js';
+import type { AdminServiceServer } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import {
+  statsFilterFromProto,
+  statsReportToProto,
+  violationFilterFromProto,
+  violationReportToProto,
+} from './auditMapping.js';
+import { handleUnary } from './handleUnary.js';
+import type { HandlerDeps } from './HandlerDeps.js';
+import { ADMIN_SERVICE } from './services.js';
+
+/** The audit's methods of AdminService. */
+export interface AuditHandlers {
+  readonly admin: Pick<AdminServiceServer, 'getViolations' | 'getStats'>;
+}
+
+/** Each handler maps the request, calls one domain function, maps the result. */
+export function auditHandlers(reports: AuditReports, deps: HandlerDeps): AuditHandlers {
+  return {
+    admin: {
+      getViolations: handleUnary(ADMIN_SERVICE, 'GetViolations', deps, async (req) =>
+        violationReportToProto(await reports.violations(violationFilterFromProto(req))),
+      ),
+      getStats: handleUnary(ADMIN_SERVICE, 'GetStats', deps, async (req) =>
+        statsReportToProto(await reports.stats(statsFilterFromProto(req))),
+      ),
+    },
+  };
+}

@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
+import { IdentityTracker } from '../../src/audit/IdentityTracker.js';
+import { StatsCounter } from '../../src/audit/StatsCounter.js';
+import { ViolationBuffer } from '../../src/audit/ViolationBuffer.js';
+import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
+import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvents.js';
+
+const total = (rows: readonly { count: number }[]) => rows.reduce((n, r) => n + r.count, 0);
+const record = (b: ViolationBuffer, rule: string, userId: string, at = 1000) =>
+  b.record(
+    'check_limit',
+    outcome({ rule, key: userId, exceeded: true }),
+    { userId },
+    undefined,
+    at,
+  );
+
+describe('apiKeyPrefix', () => {
+  it('keeps 12 characters of the digest, which tell keys apart, not the scheme', () => {
+    const hasher = new ApiKeyHasher(Buffer.alloc(32, 1));
+    const a = apiKeyPrefix(hasher.hash('key-a'));
+    const b = apiKeyPrefix(hasher.hash('key-b'));
+    expect(a).toHaveLength(12);
+    expect(a).not.toBe(b);
+    expect(hasher.hash('key-a').endsWith(a)).toBe(false);
+    expect(hasher.hash('key-a')).toContain(`:${a}`);
+  });
+});
+
+describe('ViolationBuffer', () => {
+  it('aggregates identical denials into one row with count, first and last time', () => {
+    const b = new ViolationBuffer(100);
+    record(b, 'r', 'alice', 3000);
+    record(b, 'r', 'alice', 1000);
+    record(b, 'r', 'alice', 2000);
+    record(b, 'r', 'bob', 1500);
+    expect(b.aggregated).toBe(2);
+    const rows = b.take();
+    expect(rows).toHaveLength(2);
+    expect(rows.find((r) => r.userId === 'alice')).toMatchObject({
+      count: 3,
+      firstAtMs: 1000,
+      lastAtMs: 3000,
+      key: 'alice',
+    });
+    expect(b.size).toBe(0);
+  });
+
+  it('past its capacity folds denials into one row per source, rule and scope: the count is kept', () => {
+    const b = new ViolationBuffer(10);
+    for (let i = 0; i < 1000; i++) record(b, i % 2 ? 'odd' : 'even', `u${i}`);
+    const rows = b.take();
+    expect(total(rows)).toBe(1000);
+    expect(rows).toHaveLength(12);
+    const folded = rows.filter((r) => r.key === '');
+    expect(folded.map((r) => [r.rule, r.count, r.userId]).sort()).toEqual([
+      ['even', 495, null],
+      ['odd', 495, null],
+    ]);
+    expect(b.folded).toBe(990);
+    expect(b.dropped).toBe(0);
+  });
+
+  it('takes a failed batch back merged with what came meanwhile, past capacity folded', () => {
+    const b = new ViolationBuffer(2);
+    record(b, 'r', 'alice', 1000);
+    record(b, 'r', 'bob', 1000);
+    const failed = b.take();
+    record(b, 'r', 'alice', 5000);
+    record(b, 'r', 'carol', 5000);
+    b.restore(failed);
+    const rows = b.take();
+    expect(total(rows)).toBe(4);
+    expect(rows.find((r) => r.userId === 'alice')).toMatchObject({
+      count: 2,
+      firstAtMs: 1000,
+      lastAtMs: 5000,
+    });
+    expect(rows.find((r) => r.key === '')).toMatchObject({ count: 1, rule: 'r' });
+    expect(b.folded).toBe(1);
+  });
+
+  it('keeps only a prefix of an API key hash, in the key and the caller fields', () => {
+    const hash = new ApiKeyHasher(Buffer.alloc(32, 1)).hash('secret-key');
+    const b = new ViolationBuffer(10);
+    b.record(
+      'check_limit',
+      outcome({ scope: 'api_key', key: hash, exceeded: true }),
+      { apiKeyHash: hash, ip: '192.0.2.1' },
+      undefined,
+      1,
+    );
+    const [row] = b.take();
+    expect(row).toMatchObject({ key: apiKeyPrefix(hash), apiKeyPrefix: apiKeyPrefix(hash) });
+    expect(JSON.stringify(row)).not.toContain(hash);
+  });
+});
+
+describe('StatsCounter', () => {
+  it('counts allowed, denied and shadow-denied per rule and under *, and replays not at all', () => {
+    const s = new StatsCounter();
+    for (let i = 0; i < 3; i++)
+      s.count(
+        limitEvent({ rules: [outcome({ rule: 'a' }), outcome({ rule: 'sh', shadow: true })] }),
+      );
+    s.count(
+      limitEvent({
+        rules: [outcome({ rule: 'a' }), outcome({ rule: 'sh', shadow: true, exceeded: true })],
+      }),
+    );
+    s.count(
+      limitEvent({
+        allowed: false,
+        rules: [outcome({ rule: 'a', exceeded: true }), outcome({ rule: 'sh', shadow: true })],
+      }),
+    );
+    s.count(denial('a', { replayed: true }));
+    s.count(limitEvent({ degraded: true, rules: [outcome({ rule: 'a' })] }));
+    const rows = s.take();
+    const by = (name: string) => rows.find((r) => r.kind === 'rule' && r.name === name);
+    expect(by('*')).toMatchObject({ allowed: 4, denied: 1, shadowDenied: 1, degraded: 1 });
+    expect(by('a')).toMatchObject({ allowed: 4, denied: 1, shadowDenied: 0, degraded: 1 });
+    expect(by('sh')).toMatchObject({ allowed: 4, denied: 0, shadowDenied: 1, degraded: 0 });
+    expect(rows.every((r) => r.hourMs === 3_600_000)).toBe(true);
+  });
+
+  it('counts command quotas per command type and under *, per hour', () => {
+    const s = new StatsCounter();
+    s.count(commandEvent());
+    s.count(commandEvent({ allowed: false, at: 2 * 3_600_000 + 5 }));
+    s.count(commandEvent({ caller: { userId: 'bob', commandType: 'code' } }));
+    const rows = s.take().filter((r) => r.kind === 'command');
+    expect(rows.map((r) => [r.hourMs, r.name, r.allowed, r.denied]).sort()).toEqual(
+      [
+        [3_600_000, '*', 2, 0],
+        [3_600_000, 'shell', 1, 0],
+        [3_600_000, 'code', 1, 0],
+        [7_200_000, '*', 0, 1],
+        [7_200_000, 'shell', 0, 1],
+      ].sort(),
+    );
+  });
+
+  it('bounds the names of one hour: past the bound, further names count under (other)', () => {
+    const s = new StatsCounter(5);
+    for (let i = 0; i < 1000; i++)
+      s.count(commandEvent({ caller: { userId: 'x', commandType: `t${i}` } }));
+    const rows = s.take();
+    expect(rows.length).toBeLessThanOrEqual(6);
+    expect(rows.find((r) => r.name === '(other)')!.allowed).toBe(996);
+    expect(rows.find((r) => r.name === '*')!.allowed).toBe(1000);
+  });
+
+  it('adds a failed batch back to what was counted meanwhile', () => {
+    const s = new StatsCounter();
+    s.count(denial());
+    const failed = s.take();
+    s.count(denial());
+    s.restore(failed);
+    expect(s.take().find((r) => r.name === 'r')!.denied).toBe(2);
+  });
+});
+
+describe('IdentityTracker', () => {
+  const tracker = () => new IdentityTracker({ windowMs: 60_000, perIp: 3, total: 10 });
+
+  it('writes nothing for an IP with one identity, all of an IP once it has a second', () => {
+    const t = tracker();
+    t.seen('192.0.2.1', 'alice', undefined, 1000);
+    t.seen('192.0.2.1', 'alice', undefined, 2000);
+    expect(t.pending(3000).rows).toEqual([]);
+    t.seen('192.0.2.1', 'bob', undefined, 4000);
+    const batch = t.pending(5000);
+    expect(batch.rows).toEqual([
+      { ip: '192.0.2.1', identity: 'user:alice', lastSeenMs: 2000 },
+      { ip: '192.0.2.1', identity: 'user:bob', lastSeenMs: 4000 },
+    ]);
+    t.written(batch);
+    expect(t.pending(6000).rows).toEqual([]);
+    t.seen('192.0.2.1', 'alice', undefined, 7000);
+    expect(t.pending(8000).rows).toEqual([
+      { ip: '192.0.2.1', identity: 'user:alice', lastSeenMs: 7000 },
+    ]);
+  });
+
+  it('writes a batch again until it is marked written', () => {
+    const t = tracker();
+    t.seen('192.0.2.1', 'alice', undefined, 1000);
+    t.seen('192.0.2.1', 'bob', undefined, 1000);
+    expect(t.pending(2000).rows).toHaveLength(2);
+    expect(t.pending(3000).rows).toHaveLength(2);
+  });
+
+  it('names API keys by their hash prefix and forgets what left the window', () => {
+    const t = tracker();
+    const hash = new ApiKeyHasher(Buffer.alloc(32, 1)).hash('k');
+    t.seen('192.0.2.1', 'alice', hash, 1000);
+    expect(t.pending(2000).rows.map((r) => r.identity)).toEqual([
+      'user:alice',
+      `api_key:${apiKeyPrefix(hash)}`,
+    ]);
+    expect(t.size).toBe(2);
+    expect(t.pending(1000 + 60_001).rows).toEqual([]);
+    expect(t.size).toBe(0);
+  });
+
+  it('keeps at most perIp identities per IP and total in all, counting what it skipped', () => {
+    const t = tracker();
+    for (let i = 0; i < 10; i++) t.seen('192.0.2.1', `u${i}`, undefined, 1000);
+    expect(t.size).toBe(3);
+    for (let ip = 2; ip < 8; ip++) t.seen(`192.0.2.${ip}`, 'a', 'b', 1000);
+    expect(t.size).toBe(10);
+    // 7 users past perIp; past total, 192.0.2.5's API key, and the calls of .6 and .7.
+    expect(t.skipped).toBe(7 + 1 + 2);
+  });
+});

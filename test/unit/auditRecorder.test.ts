@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+import { AttackBlocks, BlockIndex } from '../../src/audit/AttackBlocks.js';
+import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
+import { AuditRecorder } from '../../src/audit/AuditRecorder.js';
+import type {
+  AuditStore,
+  PendingCounts,
+  PendingViolation,
+  Sighting,
+} from '../../src/audit/ports.js';
+import {
+  validateStatsFilter,
+  validateViolationFilter,
+} from '../../src/audit/validateAuditFilter.js';
+import { ValidationError } from '../../src/errors.js';
+import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
+import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvents.js';
+
+/** An AuditStore port in memory that fails while `failing` is set. */
+class MemoryAuditStore implements AuditStore {
+  violations: PendingViolation[] = [];
+  sightings: Sighting[] = [];
+  stats: PendingCounts[] = [];
+  failing = false;
+  async appendViolations(rows: readonly PendingViolation[]) {
+    this.check();
+    this.violations.push(...rows);
+  }
+  async recordSightings(rows: readonly Sighting[]) {
+    this.check();
+    this.sightings.push(...rows);
+  }
+  async addStats(rows: readonly PendingCounts[]) {
+    this.check();
+    this.stats.push(...rows);
+  }
+  private check() {
+    if (this.failing) throw new Error('write refused');
+  }
+}
+
+const recorder = (store: AuditStore, enabled = true, now = () => 10_000) =>
+  new AuditRecorder(store, {
+    enabled,
+    bufferSize: 100,
+    windowMs: 60_000,
+    attackIdentities: 3,
+    now,
+  });
+const sum = (rows: readonly { count: number }[]) => rows.reduce((n, r) => n + r.count, 0);
+
+describe('AuditRecorder', () => {
+  it('records each non-shadow rule that denied, not shadow rules, replays or the failure mode', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    r.decided(
+      limitEvent({
+        allowed: false,
+        rules: [
+          outcome({ rule: 'a', exceeded: true }),
+          outcome({ rule: 'b', scope: 'ip', key: '192.0.2.1', exceeded: true }),
+          outcome({ rule: 'sh', shadow: true, exceeded: true }),
+          outcome({ rule: 'c' }),
+        ],
+      }),
+    );
+    r.decided(denial('a', { replayed: true }));
+    r.decided(limitEvent({ degraded: true, allowed: false, rules: [outcome({ rule: 'a' })] }));
+    r.decided(limitEvent({ rules: [outcome({ rule: 'sh', shadow: true, exceeded: true })] }));
+    await r.flushViolations();
+    expect(store.violations.map((v) => [v.rule, v.count]).sort()).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+  });
+
+  it('records a denied command with its reason, and SYSTEM_OVERLOADED too', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    r.decided(
+      commandEvent({
+        allowed: false,
+        reason: 'QUOTA_EXCEEDED: daily',
+        rules: [
+          outcome({ rule: 'command:shell', scope: 'command', key: 'alice/shell', exceeded: true }),
+        ],
+      }),
+    );
+    r.decided(commandEvent({ allowed: false, reason: 'SYSTEM_OVERLOADED' }));
+    r.decided(commandEvent({ allowed: false, degraded: true, reason: 'QUOTA_UNAVAILABLE' }));
+    await r.flushViolations();
+    expect(store.violations.map((v) => [v.source, v.rule, v.key, v.reason]).sort()).toEqual([
+      ['command_quota', 'command:shell', 'alice/shell', 'QUOTA_EXCEEDED: daily'],
+      ['command_quota', 'command:shell', 'alice/shell', 'SYSTEM_OVERLOADED'],
+    ]);
+  });
+
+  it('switched off records no violations or sightings, and still counts statistics', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store, false);
+    r.decided(denial('a', { caller: { ip: '192.0.2.1', userId: 'x' } }));
+    r.decided(denial('a', { caller: { ip: '192.0.2.1', userId: 'y' } }));
+    await r.flushViolations();
+    await r.flushStats();
+    expect(store.violations).toEqual([]);
+    expect(store.sightings).toEqual([]);
+    expect(store.stats.find((s) => s.name === 'a')!.denied).toBe(2);
+  });
+
+  it('keeps the rows of a failed flush and writes them, with later ones, on the next', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    for (let i = 0; i < 5; i++) r.decided(denial('a', { caller: { userId: `u${i % 2}` } }));
+    store.failing = true;
+    await expect(r.flushViolations()).rejects.toThrow('write refused');
+    await expect(r.flushStats()).rejects.toThrow('write refused');
+    for (let i = 0; i < 3; i++) r.decided(denial('a'));
+    store.failing = false;
+    await r.flushViolations();
+    await r.flushStats();
+    expect(sum(store.violations)).toBe(8);
+    expect(store.stats.find((s) => s.name === 'a')!.denied).toBe(8);
+    expect(r.violations.size).toBe(0);
+  });
+
+  it('writes the sightings of an IP with several identities, from every call admitted or not', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    const hash = new ApiKeyHasher(Buffer.alloc(32, 3)).hash('k');
+    r.decided(limitEvent({ caller: { ip: '192.0.2.9', userId: 'a' }, at: 9000 }));
+    r.decided(denial('x', { caller: { ip: '192.0.2.9', apiKeyHash: hash }, at: 9500 }));
+    r.decided(limitEvent({ caller: { ip: '192.0.2.10', userId: 'a' }, at: 9000 }));
+    await r.flushViolations();
+    expect(store.sightings.map((s) => [s.ip, s.identity]).sort()).toEqual([
+      ['192.0.2.9', `api_key:${apiKeyPrefix(hash)}`],
+      ['192.0.2.9', 'user:a'],
+    ]);
+  });
+});
+
+describe('AttackBlocks', () => {
+  const hash = new ApiKeyHasher(Buffer.alloc(32, 3)).hash('k');
+  const index = new BlockIndex(
+    [
+      { scope: 'ip', key: '192.0.2.1', remainingMs: 2000 },
+      { scope: 'user', key: 'mallory', remainingMs: 5000 },
+      { scope: 'api_key', key: apiKeyPrefix(hash), remainingMs: 1000 },
+    ],
+    100,
+  );
+
+  it('blocks a caller by IP, user or API key hash prefix for the time the store said', () => {
+    let now = 100;
+    const blocks = new AttackBlocks(
+      () => index,
+      () => now,
+    );
+    expect(blocks.blockFor({ ip: '192.0.2.1' })).toEqual({
+      scope: 'ip',
+      key: '192.0.2.1',
+      remainingMs: 2000,
+    });
+    expect(blocks.blockFor({ userId: 'mallory', ip: '192.0.2.2' })?.scope).toBe('user');
+    expect(blocks.blockFor({ apiKeyHash: hash })).toEqual({
+      scope: 'api_key',
+      key: hash,
+      remainingMs: 1000,
+    });
+    expect(blocks.blockFor({ ip: '192.0.2.2', userId: 'alice' })).toBeNull();
+    now = 1600;
+    expect(blocks.blockFor({ ip: '192.0.2.1' })?.remainingMs).toBe(500);
+    expect(blocks.blockFor({ apiKeyHash: hash })).toBeNull();
+    now = 2100;
+    expect(blocks.blockFor({ ip: '192.0.2.1' })).toBeNull();
+    expect(blocks.blockFor({ userId: 'mallory' })?.remainingMs).toBe(3000);
+  });
+
+  it('blocks nothing before the blocks are read', () => {
+    expect(new AttackBlocks(() => undefined).blockFor({ ip: '192.0.2.1' })).toBeNull();
+  });
+});
+
+describe('audit filters', () => {
+  const since = new Date('2026-01-01T00:00:00Z');
+  const until = new Date('2026-01-02T00:00:00Z');
+  const ipKey = (t: string) => {
+    if (t !== '192.0.2.1') throw new ValidationError('ip', 'bad');
+    return t;
+  };
+  const field = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      return (err as ValidationError).field;
+    }
+    return undefined;
+  };
+
+  it('name the field of each bad value', () => {
+    const ok = { since, until, limit: 100 };
+    expect(field(() => validateViolationFilter({ ...ok, since: until }, ipKey))).toBe('since');
+    expect(field(() => validateViolationFilter({ ...ok, until: new Date(NaN) }, ipKey))).toBe(
+      'until',
+    );
+    expect(
+      field(() =>
+        validateViolationFilter({ ...ok, since: new Date('2024-01-01T00:00:00Z') }, ipKey),
+      ),
+    ).toBe('since');
+    expect(field(() => validateViolationFilter({ ...ok, limit: 1001 }, ipKey))).toBe('limit');
+    expect(field(() => validateViolationFilter({ ...ok, rule: 'a\0b' }, ipKey))).toBe('rule');
+    expect(field(() => validateViolationFilter({ ...ok, userId: 'x'.repeat(257) }, ipKey))).toBe(
+      'user_id',
+    );
+    expect(field(() => validateViolationFilter({ ...ok, ip: 'nope' }, ipKey))).toBe('ip');
+    expect(field(() => validateStatsFilter({ since, until, name: '\ud800' }))).toBe('name');
+    expect(validateViolationFilter({ ...ok, ip: '192.0.2.1' }, ipKey).ip).toBe('192.0.2.1');
+  });
+});
