@@ -2,7 +2,6 @@ import type { Config } from '../config.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { loadHandlers } from '../grpc/loadHandlers.js';
 import { loadHistoryFlushJob } from '../jobs/loadHistoryFlushJob.js';
-import { loadRetentionJob } from '../jobs/loadRetentionJob.js';
 import { LinuxLoadSampler } from '../load/LinuxLoadSampler.js';
 import { LoadAdmin } from '../load/LoadAdmin.js';
 import { LoadHistoryBuffer } from '../load/LoadHistoryBuffer.js';
@@ -68,10 +67,8 @@ export function wireLoad(
       handlers: loadHandlers({ hub, admin }, deps),
       health: [],
       gauges: hostLoadGauges(hub),
-      jobs: [
-        loadHistoryFlushJob(history, logger),
-        loadRetentionJob(loadStore, config.loadHistoryDays, logger),
-      ],
+      // Retention of load history and throttle events is the retention task's (wireTasks).
+      jobs: [loadHistoryFlushJob(history, logger)],
     };
   });
 }

@@ -9,7 +9,8 @@ interface Entry {
   readonly job: Job;
   readonly status: Mutable<JobStatus>;
   timer: NodeJS.Timeout | undefined;
-  current: Promise<void> | undefined;
+  /** The run in progress: resolves true when it ran, false when another replica held the lock. */
+  current: Promise<boolean> | undefined;
   /** Where the backoff sequence stands since the last success; undefined after a success. */
   backoff: IBackoff<unknown> | undefined;
   /** Delay before the next run when the last run failed, in ms. */
@@ -87,14 +88,16 @@ export class JobRegistry {
   }
 
   /**
-   * Runs `name` now (or joins the run in progress) and resolves when it has ended; undefined
-   * for an unknown job. The next run is timed from this one, as after a scheduled run.
+   * Runs `name` now (or joins the run in progress) and resolves when it has ended, with whether
+   * it ran here (false: another replica held a cluster-wide job's lock) and the job's status
+   * after it; undefined for an unknown job. A failed run resolves too: its error is in the
+   * status. The next run is timed from this one, as after a scheduled run.
    */
-  async runNow(name: string): Promise<JobStatus | undefined> {
+  async runNow(name: string): Promise<{ ran: boolean; status: JobStatus } | undefined> {
     const e = this.entries.get(name);
     if (!e) return undefined;
-    await this.run(e);
-    return { ...e.status };
+    const ran = await this.run(e);
+    return { ran, status: { ...e.status } };
   }
 
   /**
@@ -129,7 +132,7 @@ export class JobRegistry {
   }
 
   /** One run at a time per job; whoever starts it times the next one from its end. */
-  private run(e: Entry): Promise<void> {
+  private run(e: Entry): Promise<boolean> {
     e.current ??= this.runOnce(e).finally(() => {
       e.current = undefined;
       if (this.started) this.schedule(e, e.retryInMs ?? e.job.intervalMs);
@@ -137,7 +140,7 @@ export class JobRegistry {
     return e.current;
   }
 
-  private async runOnce(e: Entry): Promise<void> {
+  private async runOnce(e: Entry): Promise<boolean> {
     const { job, status } = e;
     const started = performance.now();
     let ran = true;
@@ -149,7 +152,7 @@ export class JobRegistry {
           // Another replica runs it: the next try here is a regular one, not a retry.
           status.skipped++;
           e.retryInMs = undefined;
-          return;
+          return false;
         }
       } else {
         await job.run();
@@ -181,6 +184,7 @@ export class JobRegistry {
         status.lastDurationMs = Math.round(performance.now() - started);
       }
     }
+    return ran;
   }
 
   /** Delays of firstRetryMs·2ⁿ with half jitter, capped at the job's interval. */

@@ -9,3 +9,41 @@ export interface LeaderLock {
     work: () => Promise<T>,
   ): Promise<{ ran: true; value: T } | { ran: false }>;
 }
+
+/** Days kept of each kind of data, each 1 to 3650. */
+export interface RetentionDays {
+  /** Recorded command executions. */
+  readonly executions: number;
+  /** Violations, and attack flags whose block is over. */
+  readonly violations: number;
+  /** Raw load history and throttle events. */
+  readonly loadHistory: number;
+  /** Hourly rollups: decision statistics and hourly load. */
+  readonly rollups: number;
+}
+
+/** Rows deleted, by table name. */
+export type DeletedRows = Readonly<Record<string, number>>;
+
+/**
+ * Deletes data past retention. Implementations MUST measure age by the store's clock (never a
+ * replica's), MUST delete in short batches that skip rows others hold rather than wait for them
+ * (no lock cycle with the writers), MUST keep an attack flag whose block is still in force
+ * whatever its age, and MUST answer every table they clean, 0 rows included. Deleting is
+ * idempotent, but callers run it under one LeaderLock so that replicas do not repeat the work.
+ */
+export interface RetentionStore {
+  deleteOld(days: RetentionDays): Promise<DeletedRows>;
+}
+
+/**
+ * Keeps hourly load (per host and hour) computed from the raw load history. Implementations
+ * MUST recompute each hour from all of its raw samples and replace what was stored for it
+ * (running twice is the same as once), weighting each raw row by its sample count, and MUST
+ * cover every hour that may have changed since the last run: the recent hours, and after a
+ * pause every hour since the newest rolled up that raw history still holds.
+ */
+export interface LoadRollupStore {
+  /** Resolves with the hours recomputed and the (host, hour) rows written. */
+  rollUp(): Promise<{ hours: number; rows: number }>;
+}

@@ -22,7 +22,7 @@ const normal = (x: string) => `(CASE WHEN abs(${x}) < ${MIN_NORMAL} THEN 0::floa
  * query for every caller: subnormal values and sums count as 0, and a normal sum divided by a
  * sample count stays non-zero.
  */
-function weightedMean(v: string, samples: string, filter?: string): string {
+export function weightedMean(v: string, samples: string, filter?: string): string {
   const where = filter === undefined ? '' : ` FILTER (WHERE ${filter})`;
   const total = normal(`sum(${normal(v)} * ${samples})${where}`);
   return `(${total} / nullif(sum(${samples})${where}, 0))::float8`;

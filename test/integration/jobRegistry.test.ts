@@ -54,12 +54,18 @@ describe('job registry', () => {
     await job.state.started;
     // Replica B asks while A holds the lock: it does not wait, it skips.
     const second = await rb.runNow('cleanup-test');
-    expect(second).toMatchObject({ runs: 0, skipped: 1, running: false });
+    expect(second).toMatchObject({ ran: false, status: { runs: 0, skipped: 1, running: false } });
     job.release();
-    expect(await first).toMatchObject({ runs: 1, skipped: 0, failures: 0, lastError: null });
+    expect(await first).toMatchObject({
+      ran: true,
+      status: { runs: 1, skipped: 0, failures: 0, lastError: null },
+    });
     expect(job.state.runs).toBe(1);
     // The lock was released: B runs it now.
-    expect(await rb.runNow('cleanup-test')).toMatchObject({ runs: 1, skipped: 1 });
+    expect(await rb.runNow('cleanup-test')).toMatchObject({
+      ran: true,
+      status: { runs: 1, skipped: 1 },
+    });
     expect(job.state.runs).toBe(2);
   });
 
@@ -73,7 +79,7 @@ describe('job registry', () => {
     const both = Promise.all([ra.runNow('flush-test'), rb.runNow('flush-test')]);
     await expect.poll(() => job.state.runs).toBe(2);
     job.release();
-    expect((await both).map((s) => s?.runs)).toEqual([1, 1]);
+    expect((await both).map((s) => s?.status.runs)).toEqual([1, 1]);
   });
 
   it('counts a failure with its message, clears it on success, and never runs a job twice at once', async () => {
@@ -95,10 +101,16 @@ describe('job registry', () => {
     });
     const [s1, s2] = await Promise.all([registry.runNow('flaky'), registry.runNow('flaky')]);
     expect(most).toBe(1);
-    expect(s1).toMatchObject({ runs: 1, failures: 1, lastError: 'disk on fire' });
-    expect(s2).toMatchObject({ runs: 1, failures: 1 });
+    expect(s1).toMatchObject({
+      ran: true,
+      status: { runs: 1, failures: 1, consecutiveFailures: 1, lastError: 'disk on fire' },
+    });
+    expect(s2).toMatchObject({ ran: true, status: { runs: 1, failures: 1 } });
     fail = false;
-    expect(await registry.runNow('flaky')).toMatchObject({ runs: 2, failures: 1, lastError: null });
+    expect(await registry.runNow('flaky')).toMatchObject({
+      ran: true,
+      status: { runs: 2, failures: 1, consecutiveFailures: 0, lastError: null },
+    });
     expect(await registry.runNow('unknown')).toBeUndefined();
     expect(() =>
       registry.register({ name: 'flaky', intervalMs: 1, clusterWide: false, run: async () => {} }),
@@ -109,13 +121,17 @@ describe('job registry', () => {
     const server = await startTestServer(db.url);
     try {
       expect(server.app.jobs().map((j) => [j.name, j.clusterWide])).toEqual([
+        ['attack-detection', true],
         ['database-probe', false],
         ['expired-reservations-cleanup', true],
         ['expired-state-cleanup', true],
         ['health', false],
+        ['hourly-rollups', true],
         ['load-history-flush', false],
-        ['load-retention', true],
+        ['retention-cleanup', true],
+        ['stats-flush', false],
         ['token-last-used', false],
+        ['violations-flush', false],
       ]);
     } finally {
       await server.stop();
