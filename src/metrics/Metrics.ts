@@ -79,33 +79,39 @@ export class Metrics {
 
   /**
    * Registers figures read at each scrape. Sources of one name (one per capability, e.g. the
-   * decision queue depth) become one metric; a source whose read throws is left out of that
-   * scrape rather than failing it.
+   * decision queue depth) become one metric, and must agree on labels and kind. A source whose
+   * read throws is left out of that scrape rather than failing it.
    */
   addGauges(gauges: readonly GaugeSource[]): void {
     const byName = new Map<string, GaugeSource[]>();
     for (const g of gauges) byName.set(g.name, [...(byName.get(g.name) ?? []), g]);
     for (const [name, sources] of byName) {
       const first = sources[0]!;
-      new Gauge({
-        name,
-        help: first.help,
-        labelNames: first.labelNames ?? [],
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const source of sources) {
-            try {
-              for (const { labels, value } of source.read()) {
-                if (labels) this.set(labels, value);
-                else this.set(value);
-              }
-            } catch {
-              // A figure that cannot be read now is absent from this scrape; the rest answer.
-            }
-          }
-        },
-      });
+      const labelNames = first.labelNames ?? [];
+      const kind = first.kind ?? 'gauge';
+      for (const s of sources) {
+        if ((s.kind ?? 'gauge') !== kind || String(s.labelNames ?? []) !== String(labelNames)) {
+          throw new Error(`metric ${name}: its sources differ in labels or kind`);
+        }
+      }
+      const config = { name, help: first.help, labelNames, registers: [this.registry] };
+      if (kind === 'counter') {
+        new Counter({
+          ...config,
+          collect() {
+            this.reset();
+            readEach(sources, (labels, value) => this.inc(labels ?? {}, value));
+          },
+        });
+      } else {
+        new Gauge({
+          ...config,
+          collect() {
+            this.reset();
+            readEach(sources, (labels, value) => this.set(labels ?? {}, value));
+          },
+        });
+      }
     }
   }
 
@@ -140,5 +146,19 @@ export class Metrics {
     await new Promise<void>((resolve) =>
       this.server ? this.server.close(() => resolve()) : resolve(),
     );
+  }
+}
+
+/** Hands each reading of `sources` to `take`; a source whose read throws gives none. */
+function readEach(
+  sources: readonly GaugeSource[],
+  take: (labels: Readonly<Record<string, string>> | undefined, value: number) => void,
+): void {
+  for (const source of sources) {
+    try {
+      for (const { labels, value } of source.read()) take(labels, value);
+    } catch {
+      // A figure that cannot be read now is absent from this scrape; the rest answer.
+    }
   }
 }

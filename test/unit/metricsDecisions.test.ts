@@ -127,6 +127,7 @@ describe('Metrics', () => {
         read: () => [{ labels: { store: 'b' }, value: 5 }],
       },
       { name: 'quota_test_plain', help: 'plain', read: () => [{ value: 7 }] },
+      { name: 'quota_test_done_total', help: 'done', kind: 'counter', read: () => [{ value: 9 }] },
       {
         name: 'quota_test_broken',
         help: 'broken',
@@ -164,6 +165,8 @@ describe('Metrics', () => {
     expect(text).toContain('quota_test_depth{store="b"} 5');
     expect(text).toContain('quota_test_plain 7');
     expect(text).toContain('# TYPE quota_test_broken gauge');
+    expect(text).toContain('# TYPE quota_test_done_total counter');
+    expect(text).toContain('quota_test_done_total 9');
     expect(text).toContain('quota_task_runs_total{task="flush"} 4');
     expect(text).toContain('quota_task_failures_total{task="flush"} 1');
     expect(text).toContain('quota_task_running{task="flush"} 1');
@@ -176,5 +179,22 @@ describe('Metrics', () => {
       'quota_decisions_total{source="check_limit",rule="per-user",result="allowed"} 2',
     );
     expect(again).toContain('quota_task_runs_total{task="flush"} 4');
+  });
+
+  it('refuses sources of one name that differ in labels or kind', () => {
+    const metrics = new Metrics();
+    const read = () => [];
+    expect(() =>
+      metrics.addGauges([
+        { name: 'quota_test_x', help: 'x', labelNames: ['store'], read },
+        { name: 'quota_test_x', help: 'x', labelNames: ['host'], read },
+      ]),
+    ).toThrow(/quota_test_x/);
+    expect(() =>
+      metrics.addGauges([
+        { name: 'quota_test_y', help: 'y', read },
+        { name: 'quota_test_y', help: 'y', kind: 'counter', read },
+      ]),
+    ).toThrow(/quota_test_y/);
   });
 });
