@@ -46,8 +46,6 @@ describe('GetDashboard', () => {
         userId: '*',
         commandType: 'dash-cmd',
         daily: 100,
-        weekly: 0,
-        monthly: 0,
         cpuEstimatePercent: 0,
         memoryEstimateBytes: 0,
       },

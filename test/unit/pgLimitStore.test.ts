@@ -64,6 +64,7 @@ describe('PgLimitStore', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(await answer).toEqual({
       allowed: true,
+      replayed: false,
       retryAfterMs: 0,
       limits: [
         {
