@@ -99,9 +99,11 @@ function ipFilterKey(prefixBits: number): (text: string) => string {
 }
 
 function auditGauges(recorder: AuditRecorder): GaugeSource[] {
+  // Names ending in _total are counts since start that never go down: counters.
   const gauge = (name: string, help: string, read: () => number): GaugeSource => ({
     name,
     help,
+    kind: name.endsWith('_total') ? 'counter' : 'gauge',
     read: () => [{ value: read() }],
   });
   const { violations, stats, identities } = recorder;
