@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf } from '../support/childProcesses.js';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
@@ -63,6 +64,17 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Rows of a query against the test's own PostgreSQL. */
+async function pgQuery<R extends pgLib.QueryResultRow>(text: string): Promise<R[]> {
+  const client = new pgLib.Client({ connectionString: pg.url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
   const result = await fn();
@@ -77,19 +89,31 @@ describe('a database that stops answering', () => {
       const warm = await s.client.quota.checkLimit(req({ userId: 'x' }));
       expect(warm.degraded).toBe(false);
     }
+    // Every degraded answer either replica gives: the statistics must count exactly these.
+    let degraded = 0;
+    const counted = <T extends { degraded: boolean }>(answer: T): T => {
+      if (answer.degraded) degraded++;
+      return answer;
+    };
     signalCluster('SIGSTOP');
     try {
       // The first calls wait out the timeout; the breaker then answers at once.
       for (let i = 0; i < 5; i++) {
         const [[a, aMs], [b, bMs]] = await Promise.all([
-          timed(() => open.client.quota.checkLimit(req({ userId: `frozen-${i}` }))),
-          timed(() => closed.client.quota.checkLimit(req({ userId: `frozen-${i}` }))),
+          timed(() => open.client.quota.checkLimit(req({ userId: `frozen-${i}` })).then(counted)),
+          timed(() => closed.client.quota.checkLimit(req({ userId: `frozen-${i}` })).then(counted)),
         ]);
         expect(a).toMatchObject({ allowed: true, degraded: true });
         expect(b).toMatchObject({ allowed: false, degraded: true });
         expect(aMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
         expect(bMs).toBeLessThanOrEqual(TIMEOUT_MS + 50);
       }
+      // The operators' overview still answers, from what the replica holds, and says the
+      // database is away; the statistics flush fails and keeps its counts.
+      const dashboard = await open.client.admin.getDashboard({ hours: 1 });
+      expect(dashboard.databaseAvailable).toBe(false);
+      const flush = await open.client.admin.runTask({ name: 'stats-flush' });
+      expect(flush.task?.lastError).not.toBe('');
     } finally {
       signalCluster('SIGCONT');
     }
@@ -97,14 +121,26 @@ describe('a database that stops answering', () => {
     let normal = false;
     while (!normal && performance.now() - thawed < 5000) {
       const [a, b] = await Promise.all([
-        open.client.quota.checkLimit(req({ userId: 'after' })),
-        closed.client.quota.checkLimit(req({ userId: 'after' })),
+        open.client.quota.checkLimit(req({ userId: 'after' })).then(counted),
+        closed.client.quota.checkLimit(req({ userId: 'after' })).then(counted),
       ]);
       normal = !a.degraded && !b.degraded && a.allowed && b.allowed;
       if (!normal) await new Promise((r) => setTimeout(r, 50));
     }
     expect(normal).toBe(true);
     expect(performance.now() - thawed).toBeLessThan(5000);
+    // Nothing counted while the database was away is lost: once it is back, each replica's
+    // flush writes what it kept.
+    for (const s of [open, closed]) {
+      const flushed = await s.client.admin.runTask({ name: 'stats-flush' });
+      expect(flushed).toMatchObject({ ran: true, task: { lastError: '' } });
+    }
+    const stats = await pgQuery<{ degraded: string }>(
+      `SELECT coalesce(sum(degraded), 0)::text AS degraded FROM decision_stats
+        WHERE kind = 'rule' AND name = '*'`,
+    );
+    expect(Number(stats[0]!.degraded)).toBe(degraded);
+    expect(degraded).toBeGreaterThanOrEqual(10);
   });
   it('gives CheckCommandQuota the failure mode within the timeout too, and never acknowledges an execution it did not store', async () => {
     const cmd = (userId: string) => ({
