@@ -553,14 +553,14 @@ export interface Violation {
   /** "ip", "user", "api_key", "resource" or "command". */
   scope: string;
   /**
-   * The denied key: an API key only as the first 12 characters of its keyed hash; for a command
-   * "<user_id>/<command_type>". Empty for denials whose details were not kept (buffer full).
+   * The denied key: an API key only as the first 12 characters of the digest of its keyed hash
+   * (HMAC-SHA256 under the service's secret); for a command "<user_id>/<command_type>". Empty for denials whose details were not kept (buffer full).
    */
   key: string;
   /** The caller's fields, as far as the call carried them. IPs are canonical. */
   ip: string;
   userId: string;
-  /** First 12 characters of the keyed hash of the call's API key; never the key. */
+  /** First 12 characters of the digest of the call's API key's keyed hash; never the key. */
   apiKeyPrefix: string;
   path: string;
   userAgent: string;
