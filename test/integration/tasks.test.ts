@@ -343,7 +343,7 @@ describe('RunTask', () => {
   });
 });
 
-/** Row counts, tasks' runs, and the rows that a cleanup would delete. */
+/** Row counts, the runs of the tasks a wrong call could start, and rows a cleanup would delete. */
 async function written() {
   const past = await db.query<{ n: string }>(
     `SELECT count(*) AS n FROM command_executions WHERE recorded_at < now() - interval '2 days'`,
@@ -351,7 +351,11 @@ async function written() {
   return {
     rows: await counts(),
     past: past.rows[0]!.n,
-    runs: server.app.jobs().map((j) => [j.name, j.runs, j.skipped]),
+    // Tasks that do not come due during the test (the frequent ones run on their own).
+    runs: server.app
+      .jobs()
+      .filter((j) => j.intervalMs >= 60_000)
+      .map((j) => [j.name, j.runs, j.skipped]),
   };
 }
 
