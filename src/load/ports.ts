@@ -35,8 +35,6 @@ export interface LoadStore {
   ): Promise<{ at: Date; previousFactor: number }>;
   /** Latest snapshots written within `maxAgeMs`, of `hosts` (all when undefined). */
   latest(maxAgeMs: number, hosts?: readonly string[]): Promise<StoredSnapshot[]>;
-  /** Deletes history and events older than `days`, and hosts silent for a day. */
-  deleteOld(days: number): Promise<{ history: number; events: number }>;
 }
 
 /** Load history and the admin queries over it. */

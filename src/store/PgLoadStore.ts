@@ -73,18 +73,4 @@ export class PgLoadStore implements LoadStore {
       ageMs: Math.max(0, r.age_ms),
     }));
   }
-
-  /**
-   * Hosts silent for a day go too: they are long forgotten by every replica. The job registry
-   * runs it on one replica at a time.
-   */
-  async deleteOld(days: number): Promise<{ history: number; events: number }> {
-    const cutoff = `clock_timestamp() - make_interval(days => $1)`;
-    const history = await this.db.query(`DELETE FROM load_history WHERE at < ${cutoff}`, [days]);
-    const events = await this.db.query(`DELETE FROM throttle_events WHERE at < ${cutoff}`, [days]);
-    await this.db.query(
-      `DELETE FROM host_load WHERE updated_at < clock_timestamp() - interval '1 day'`,
-    );
-    return { history: history.rowCount ?? 0, events: events.rowCount ?? 0 };
-  }
 }

@@ -10,6 +10,7 @@ import {
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { RawClient } from '../support/rawClient.js';
 import { rowCounter, type RowCounts } from '../support/rowCounts.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
@@ -78,7 +79,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db.url, { QUOTA_LOAD_INTERVAL_MS: '600000' });
   raw = new RawClient(server.address, TEST_ADMIN_TOKEN);
-  counts = await rowCounter(db);
+  counts = await rowCounter(db, () => flushBuffers(server.client));
 });
 
 afterAll(async () => {

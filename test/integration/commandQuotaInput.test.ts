@@ -17,6 +17,7 @@ import { CommandQuotaRule } from '../../clients/typescript/src/gen/quota/v1/type
 import { RawClient, type RawAnswer } from '../support/rawClient.js';
 import { anyBody, requestMessage } from '../support/requestArbitraries.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -84,7 +85,7 @@ beforeAll(async () => {
     QUOTA_LOAD_INTERVAL_MS: '600000',
   });
   raw = new RawClient(server.address, TOKEN);
-  counts = await rowCounter(db);
+  counts = await rowCounter(db, () => flushBuffers(server.client));
   for (const [userId, commandType] of [
     ['alice', 'shell'],
     ['alice', 'code'],

@@ -9,6 +9,7 @@ import {
 import type { CommandQuotaService } from '../../src/quotas/CommandQuotaService.js';
 import type { ExecutionInput } from '../../src/quotas/types.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { setTimeQuotas, type SetTimeQuotas } from '../support/setTimeQuotas.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -112,7 +113,7 @@ beforeAll(async () => {
     // The replica samples its own load once, at start: later samples would add rows.
     QUOTA_LOAD_INTERVAL_MS: '600000',
   });
-  counts = await rowCounter(db);
+  counts = await rowCounter(db, () => flushBuffers(server.client));
 
   quotas = await setTimeQuotas(db.url, () => now);
   timed = quotas.service('UTC', TTL_S);

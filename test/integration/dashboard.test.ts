@@ -9,6 +9,7 @@ import { HealthState } from '../../clients/typescript/src/gen/quota/v1/admin_ser
 import { expectRefused } from '../support/expectRefused.js';
 import { report } from '../support/loadStreams.js';
 import { RawClient } from '../support/rawClient.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { rowCounter } from '../support/rowCounts.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -29,13 +30,6 @@ afterAll(async () => {
   await server?.stop();
   await db?.drop();
 });
-
-/** Writes what this replica buffered (violations, statistics) now, as the flush tasks do. */
-async function flush(): Promise<void> {
-  for (const name of ['violations-flush', 'stats-flush']) {
-    expect((await server.client.admin.runTask({ name })).ran).toBe(true);
-  }
-}
 
 describe('GetDashboard', () => {
   it('shows host health, quota usage, top users, violators and statistics in one answer', async () => {
@@ -73,7 +67,7 @@ describe('GetDashboard', () => {
       );
     }
     expect(answers.map((a) => a.allowed)).toEqual([true, true, false, false, false, false, false]);
-    await flush();
+    await flushBuffers(server.client);
 
     const d = await admin.getDashboard(GetDashboardRequest.fromPartial({}));
     expect(d.databaseAvailable).toBe(true);
@@ -103,7 +97,7 @@ describe('GetDashboard', () => {
   it('refuses hours outside 1-720 with INVALID_ARGUMENT naming hours, writing nothing', async () => {
     const raw = new RawClient(server.address, TEST_ADMIN_TOKEN);
     try {
-      const counts = await rowCounter(db);
+      const counts = await rowCounter(db, () => flushBuffers(server.client));
       const body = Buffer.from(GetDashboardRequest.encode({ hours: 721 }).finish());
       await expectRefused(raw, counts, '/quota.v1.AdminService/GetDashboard', body, 'hours');
     } finally {

@@ -21,6 +21,7 @@ import {
 import { RateLimitRule, Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
 import { RawClient, type RawAnswer } from '../support/rawClient.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -72,7 +73,7 @@ beforeAll(async () => {
     QUOTA_LOAD_INTERVAL_MS: '600000',
   });
   raw = new RawClient(server.address, TOKEN);
-  counts = await rowCounter(db);
+  counts = await rowCounter(db, () => flushBuffers(server.client));
   const rule = await raw.unary(`${A}UpsertRateLimitRule`, upsert({ name: 'users', limit: 1000 }));
   expect(rule.code).toBe(status.OK);
   // The start's own sample reaches load_history on the next flush: wait it out.

@@ -6,6 +6,7 @@ import { healthCheck } from '../support/healthCheck.js';
 import { ALL_METHODS, RawClient, type RawAnswer, type RawMethod } from '../support/rawClient.js';
 import { anyBody, poisonedBody, requestMessage } from '../support/requestArbitraries.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
+import { flushBuffers } from '../support/flushBuffers.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
@@ -56,7 +57,7 @@ beforeAll(async () => {
     QUOTA_DB_TIMEOUT_MS: '5000',
   });
   raw = new RawClient(server.address, TOKEN);
-  counts = await rowCounter(db);
+  counts = await rowCounter(db, () => flushBuffers(server.client));
   // A rule the fuzzed identifiers match, and a stored subnormal row the load queries read.
   await server.client.admin.upsertRateLimitRule({
     rule: RateLimitRule.fromPartial({

@@ -6,8 +6,14 @@ export type RowCounts = Record<string, number>;
 /**
  * A function reading the row count of every table of schema public in one statement; tables
  * are listed once, when it is made (from information_schema, so new tables are included).
+ * `flush` runs first on every count: what the server buffered from earlier calls (violations,
+ * statistics, load history) is written then, so that a count taken after a call shows what
+ * that call wrote, buffered or not (see flushBuffers).
  */
-export async function rowCounter(db: TestDatabase): Promise<() => Promise<RowCounts>> {
+export async function rowCounter(
+  db: TestDatabase,
+  flush: () => Promise<void> = async () => undefined,
+): Promise<() => Promise<RowCounts>> {
   const tables = (
     await db.query<{ name: string }>(
       `SELECT table_name AS name FROM information_schema.tables
@@ -18,7 +24,10 @@ export async function rowCounter(db: TestDatabase): Promise<() => Promise<RowCou
   const sql = `SELECT json_build_object(${tables
     .map((t) => `'${t.replaceAll("'", "''")}', (SELECT count(*) FROM ${quote(t)})`)
     .join(', ')}) AS counts`;
-  return async () => (await db.query<{ counts: RowCounts }>(sql)).rows[0]!.counts;
+  return async () => {
+    await flush();
+    return (await db.query<{ counts: RowCounts }>(sql)).rows[0]!.counts;
+  };
 }
 
 /** Waits until the counts stay the same for `quietMs` (background writers done); returns them. */
