@@ -14,8 +14,9 @@ const DOMAIN = ['core', ...ACROSS, ...CAPABILITIES];
  * capability (what they share lives in src/core/), nor core any capability.
  */
 function domainImports(folder) {
-  const others =
-    ACROSS.includes(folder) ? [] : CAPABILITIES.filter((c) => c !== folder).map((c) => `**/${c}/*`);
+  const others = ACROSS.includes(folder)
+    ? []
+    : CAPABILITIES.filter((c) => c !== folder).map((c) => `**/${c}/*`);
   return {
     paths: [
       { name: 'pg', message: 'Only src/store/ may import pg.' },
