@@ -93,8 +93,29 @@ CREATE TABLE load_hourly (
 
 CREATE INDEX load_hourly_hour ON load_hourly (hour);
 
+-- Batches of violations and statistics already written, by the id their replica gave them: a
+-- batch whose commit the replica could not confirm (a timeout, a lost connection) is sent again
+-- under its id, and skipped if it had committed after all. Kept a day (retention-cleanup).
+CREATE TABLE audit_batches (
+  id         uuid PRIMARY KEY,
+  written_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE INDEX audit_batches_written_at ON audit_batches (written_at);
+
+-- When each cluster-wide task last ran, on any replica: a replica whose turn comes less than
+-- the task's interval after another's run skips it, so that N replicas run it once per
+-- interval, not N times.
+CREATE TABLE task_runs (
+  name        text PRIMARY KEY,
+  last_run_at timestamptz NOT NULL,
+  replica     text NOT NULL
+);
+
 -- Down Migration
 
+DROP TABLE IF EXISTS task_runs;
+DROP TABLE IF EXISTS audit_batches;
 DROP TABLE IF EXISTS load_hourly;
 DROP TABLE IF EXISTS decision_stats;
 DROP TRIGGER IF EXISTS attack_flags_notify ON attack_flags;

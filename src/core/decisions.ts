@@ -33,6 +33,9 @@ export interface DecidedCaller {
   readonly commandType?: string;
 }
 
+/** The rule name a denial for an attack block carries; no admin rule may take it. */
+export const ATTACK_BLOCK_RULE = 'attack-block';
+
 /** One answered decision. */
 export interface DecisionEvent {
   readonly source: 'check_limit' | 'command_quota';

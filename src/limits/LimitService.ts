@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  ATTACK_BLOCK_RULE,
   NO_AUDIT,
   type ActiveBlock,
   type BlockSource,
@@ -26,9 +27,6 @@ export interface LimitServiceOptions {
   /** Keys blocked for an attack: denied before any rule is asked. @default none */
   readonly blocks?: BlockSource;
 }
-
-/** The rule name a blocked key's denial carries. */
-export const ATTACK_BLOCK_RULE = 'attack-block';
 
 /** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
 export class LimitService {
