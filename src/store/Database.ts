@@ -14,7 +14,12 @@ export interface DatabaseOptions {
   readonly logger: Logger;
   /** Time between reachability probes while the database is down, in ms. @default 250 */
   readonly probeIntervalMs?: number;
+  /** Bound on an operator's report (violations, statistics, dashboard), in ms. @default 10000 */
+  readonly reportTimeoutMs?: number;
 }
+
+/** Connections for operators' reports: a burst of them never takes the decisions' pool. */
+const REPORT_POOL_SIZE = 2;
 
 export interface QueryOptions {
   /** Prepared-statement name: the hot path prepares once per connection. */
@@ -34,6 +39,8 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
  */
 export class Database extends EventEmitter {
   readonly pool: pg.Pool;
+  private readonly reportPool: pg.Pool;
+  private readonly reportTimeoutMs: number;
   private up = true;
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -50,6 +57,19 @@ export class Database extends EventEmitter {
       idleTimeoutMillis: 30_000,
       application_name: 'quota-authority',
     });
+    this.reportTimeoutMs = options.reportTimeoutMs ?? 10_000;
+    // The server cancels a report past its bound itself: a read the caller gave up on does not
+    // keep a backend busy.
+    this.reportPool = new pg.Pool({
+      connectionString: options.url,
+      max: REPORT_POOL_SIZE,
+      connectionTimeoutMillis: this.reportTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: this.reportTimeoutMs,
+      application_name: 'quota-authority-reports',
+    });
+    this.reportPool.on('connect', (client) => client.on('error', () => undefined));
+    this.reportPool.on('error', () => undefined);
     // A client being ended (pool.end at shutdown) or between owners can still receive the
     // server's FATAL (a backend terminated, a database dropped): with no listener of its own
     // that 'error' event would end the process. Query errors reach their callers regardless.
@@ -104,6 +124,53 @@ export class Database extends EventEmitter {
     // Not pool.query: it destroys the connection on any error, and a connection that answered
     // with an error of the server's own (a value refused, a lock timeout) is a good connection.
     return this.bounded(timeoutMs, () => this.withConnection((client) => client.query<R>(config)));
+  }
+
+  /**
+   * One read for an operator (a report over a time range, the dashboard), on a small pool of its
+   * own and bounded by the report timeout on both sides. However long it takes, it never marks
+   * the database down: a heavy read is not an outage, and the decisions keep their pool and
+   * their breaker. Throws StoreUnavailableError when it does not answer in time.
+   */
+  async report<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (!this.up) throw new StoreUnavailableError('database is not answering');
+    const config: pg.QueryConfig & { query_timeout: number } = {
+      text,
+      values,
+      query_timeout: this.reportTimeoutMs + 1000,
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const pending = this.reportPool.query<R>(config);
+    pending.catch(() => undefined);
+    try {
+      return await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new StoreUnavailableError(`report took longer than ${this.reportTimeoutMs} ms`),
+              ),
+            this.reportTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof pg.DatabaseError && err.code === '57014') {
+        throw new StoreUnavailableError(`report took longer than ${this.reportTimeoutMs} ms`, {
+          cause: err,
+        });
+      }
+      if (err instanceof Error && isConnectivityError(err)) {
+        throw new StoreUnavailableError(`database unreachable: ${err.message}`, { cause: err });
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -240,7 +307,7 @@ export class Database extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.probeTimer);
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.reportPool.end()]);
   }
 }
 

@@ -68,7 +68,7 @@ export class PgAuditReports implements AuditReportStore {
   constructor(private readonly db: Database) {}
 
   async violations(f: ViolationFilter): Promise<ViolationReport> {
-    const result = await this.db.query<{
+    const result = await this.db.report<{
       total: string;
       by_rule: { rule: string; count: string }[];
       top_keys: { scope: string; key: string; count: string }[];
@@ -121,7 +121,7 @@ export class PgAuditReports implements AuditReportStore {
   async stats(f: StatsFilter): Promise<StatsReport> {
     const sums = `sum(allowed)::text AS allowed, sum(denied)::text AS denied,
                   sum(shadow_denied)::text AS shadow_denied, sum(degraded)::text AS degraded`;
-    const result = await this.db.query<{ hours: StoredCounts[]; totals: StoredCounts[] }>(
+    const result = await this.db.report<{ hours: StoredCounts[]; totals: StoredCounts[] }>(
       `WITH s AS (
          SELECT * FROM decision_stats
           WHERE hour >= to_timestamp(floor(extract(epoch FROM $1::timestamptz) / 3600) * 3600)

@@ -61,7 +61,7 @@ export class PgLoadHistoryStore implements LoadHistoryStore {
 
   async trend(minutes: number, hosts: readonly string[] | undefined): Promise<TrendRow[]> {
     // The span's halves split the time between a host's first and last sample in the window.
-    const result = await this.db.query<{
+    const result = await this.db.report<{
       host: string;
       metric: string;
       average: number;
@@ -98,7 +98,7 @@ export class PgLoadHistoryStore implements LoadHistoryStore {
   }
 
   async hourly(hours: number, hosts: readonly string[] | undefined): Promise<HourlySummary[]> {
-    const result = await this.db.query<{
+    const result = await this.db.report<{
       host: string;
       hour: Date;
       samples: string;

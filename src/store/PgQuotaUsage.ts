@@ -9,7 +9,7 @@ export class PgQuotaUsage implements QuotaUsageReader {
   constructor(private readonly db: Database) {}
 
   async overview(timezone: string, topUsers: number): Promise<QuotaUsageOverview> {
-    const result = await this.db.query<{
+    const result = await this.db.report<{
       command_type: string | null;
       user_id: string | null;
       today: string;
@@ -58,7 +58,7 @@ export class PgQuotaUsage implements QuotaUsageReader {
   }
 
   private async now(): Promise<Date> {
-    const r = await this.db.query<{ at: Date }>('SELECT clock_timestamp() AS at');
+    const r = await this.db.report<{ at: Date }>('SELECT clock_timestamp() AS at');
     return r.rows[0]!.at;
   }
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { Database } from '../../src/store/Database.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
@@ -84,6 +85,38 @@ describe('Database', () => {
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end();
+    }
+  });
+
+  it('gives up a report past its bound without marking the database down, and the server cancels it', async () => {
+    const reports = new Database({
+      url: db.url,
+      timeoutMs: 250,
+      poolSize: 2,
+      logger: silentLogger(),
+      reportTimeoutMs: 300,
+    });
+    try {
+      // Nothing else runs on this instance: a timed-out query would be the only "answer" it saw.
+      const started = performance.now();
+      const slow = await reports.report(`SELECT pg_sleep(5), 'report-probe' AS tag`).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(slow).toBeInstanceOf(StoreUnavailableError);
+      expect(performance.now() - started).toBeLessThan(3000);
+      expect(reports.available).toBe(true);
+      expect((await reports.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+      // statement_timeout on the report's connection: the server does not keep sleeping.
+      await waitFor(async () => {
+        const active = await db.query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM pg_stat_activity
+            WHERE query LIKE '%report-probe%' AND state = 'active' AND pid <> pg_backend_pid()`,
+        );
+        return active.rows[0]!.n === '0';
+      }, 3000);
+    } finally {
+      await reports.close();
     }
   });
 });
