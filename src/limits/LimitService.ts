@@ -14,7 +14,14 @@ import type { ThrottleSource } from '../core/ports.js';
 import type { CallerKeys } from './CallerKeys.js';
 import type { LimitStore } from './ports.js';
 import type { RuleCache } from './RuleCache.js';
-import type { CheckLimitInput, CheckLimitResult, CounterRequest, LimitStatus } from './types.js';
+import type {
+  CheckLimitInput,
+  CheckLimitResult,
+  CounterDecision,
+  CounterRequest,
+  LimitStatus,
+  Scope,
+} from './types.js';
 import { validateCheckLimit } from './validateCheckLimit.js';
 
 export interface LimitServiceOptions {
@@ -78,10 +85,15 @@ export class LimitService {
     // Without rules (or the secret API keys are hashed under) there is nothing to decide by:
     // that is not "no rule applies".
     if (!this.rules.ready || keyed === null) return this.failureMode(throttleFactor, []);
-    const block = this.blocks.blockFor(caller);
-    if (block) return blocked(block, input, keyed, throttleFactor);
     // The store orders counters for locking; this order is the response's.
     const matched = this.rules.match(keyed);
+    const block = this.blocks.blockFor(caller);
+    if (block) {
+      // A retry of a call decided before the block gets the first answer, as every retry does.
+      const first = keyed.requestId ? await this.replay(idempotencyKey(keyed)) : null;
+      if (!first) return blocked(block, input, keyed, throttleFactor);
+      return answerFrom(first, matched, input, keyed, throttleFactor);
+    }
     if (matched.length === 0) {
       return {
         answer: { allowed: true, limits: [], retryAfterMs: null, degraded: false, throttleFactor },
@@ -124,29 +136,17 @@ export class LimitService {
       }
       throw err;
     }
-    // A replayed answer may name rules changed since; report the ones still known.
-    const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));
-    const limits: LimitStatus[] = [];
-    const outcomes: RuleOutcome[] = [];
-    for (const l of decision.limits) {
-      const scope = scopes.get(l.rule);
-      if (!scope) continue;
-      outcomes.push({ rule: l.rule, scope, key: l.key, shadow: l.shadow, exceeded: l.exceeded });
-      // The caller sees the API key it sent, never the hash that was stored.
-      const key = scope === 'api_key' && l.key === keyed.apiKey ? input.apiKey! : l.key;
-      limits.push({ ...l, scope, key });
+    return answerFrom(decision, matched, input, keyed, throttleFactor);
+  }
+
+  /** The stored first answer of a request; null when there is none or the store is away. */
+  private async replay(key: string): Promise<CounterDecision | null> {
+    try {
+      return await this.store.replay(key);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return null;
+      throw err;
     }
-    return {
-      answer: {
-        allowed: decision.allowed,
-        limits,
-        retryAfterMs: decision.allowed ? null : Math.max(1, decision.retryAfterMs),
-        degraded: false,
-        throttleFactor,
-      },
-      replayed: decision.replayed,
-      outcomes,
-    };
   }
 
   private failureMode(throttleFactor: number, outcomes: readonly RuleOutcome[]): Decided {
@@ -156,6 +156,39 @@ export class LimitService {
       outcomes,
     };
   }
+}
+
+/** The answer to the caller from the store's decision (or replayed first answer). */
+function answerFrom(
+  decision: CounterDecision,
+  matched: readonly { rule: { name: string; scope: Scope } }[],
+  input: CheckLimitInput,
+  keyed: CheckLimitInput,
+  throttleFactor: number,
+): Decided {
+  // A replayed answer may name rules changed since; report the ones still known.
+  const scopes = new Map(matched.map((m) => [m.rule.name, m.rule.scope]));
+  const limits: LimitStatus[] = [];
+  const outcomes: RuleOutcome[] = [];
+  for (const l of decision.limits) {
+    const scope = scopes.get(l.rule);
+    if (!scope) continue;
+    outcomes.push({ rule: l.rule, scope, key: l.key, shadow: l.shadow, exceeded: l.exceeded });
+    // The caller sees the API key it sent, never the hash that was stored.
+    const key = scope === 'api_key' && l.key === keyed.apiKey ? input.apiKey! : l.key;
+    limits.push({ ...l, scope, key });
+  }
+  return {
+    answer: {
+      allowed: decision.allowed,
+      limits,
+      retryAfterMs: decision.allowed ? null : Math.max(1, decision.retryAfterMs),
+      degraded: false,
+      throttleFactor,
+    },
+    replayed: decision.replayed,
+    outcomes,
+  };
 }
 
 /** An answer with what the listener is told of it. */

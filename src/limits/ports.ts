@@ -29,6 +29,8 @@ export interface LimitStore {
     idempotencyKey: string | null,
     timezone: string,
   ): Promise<CounterDecision>;
+  /** The first answer stored for `idempotencyKey` and not expired, marked replayed; or null. */
+  replay(idempotencyKey: string): Promise<CounterDecision | null>;
 }
 
 /** Expiry of rate-limit state. MAY run on any replica; callers make it one at a time. */

@@ -177,22 +177,37 @@ export class PgLimitStore implements LimitStore {
       { name: 'quota_decide', fast: true },
       deadline,
     );
-    return decisions.map((d) => ({
-      allowed: d.allowed,
-      replayed: d.replayed === true,
-      retryAfterMs: Number(d.retry_after_ms),
-      limits: d.limits.map((l) => ({
-        rule: l.rule,
-        key: l.key,
-        shadow: l.shadow,
-        limit: Number(l.limit),
-        remaining: Number(l.remaining),
-        windowMs: Number(l.window_ms),
-        resetAfterMs: Number(l.reset_after_ms),
-        exceeded: l.exceeded,
-      })),
-    }));
+    return decisions.map(fromJson);
   }
+
+  /** One read, no lock: what quota_decide would replay for this key now. */
+  async replay(idempotencyKey: string): Promise<CounterDecision | null> {
+    const result = await this.db.query<{ response: DecisionJson }>(
+      `SELECT response FROM idempotency_keys WHERE key = $1 AND expires_at > clock_timestamp()`,
+      [idempotencyKey],
+      { fast: true },
+    );
+    const stored = result.rows[0]?.response;
+    return stored ? fromJson({ ...stored, replayed: true }) : null;
+  }
+}
+
+function fromJson(d: DecisionJson): CounterDecision {
+  return {
+    allowed: d.allowed,
+    replayed: d.replayed === true,
+    retryAfterMs: Number(d.retry_after_ms),
+    limits: d.limits.map((l) => ({
+      rule: l.rule,
+      key: l.key,
+      shadow: l.shadow,
+      limit: Number(l.limit),
+      remaining: Number(l.remaining),
+      windowMs: Number(l.window_ms),
+      resetAfterMs: Number(l.reset_after_ms),
+      exceeded: l.exceeded,
+    })),
+  };
 }
 
 /** A counter's identity: rule names are stored in PostgreSQL, so none holds the NUL between. */

@@ -231,6 +231,7 @@ describe('LimitService', () => {
           })),
         };
       },
+      replay: async () => null,
     };
     const rules = memoryRules([
       domainRule({ name: 'per-key', scope: 'api_key' }),
@@ -267,6 +268,9 @@ describe('LimitService', () => {
     await cache.reload();
     const store: LimitStore = {
       check: async () => {
+        throw new Error('not to be asked');
+      },
+      replay: async () => {
         throw new Error('not to be asked');
       },
     };
