@@ -1,3 +1,4 @@
+import { ATTACK_BLOCK_RULE } from '../core/decisions.js';
 import { validateText } from '../core/validateText.js';
 import { ValidationError } from '../errors.js';
 import { canonicalIpMatch } from './canonicalIp.js';
@@ -12,6 +13,13 @@ export function validateRule(rule: RateLimitRule): RateLimitRule {
   if (rule.name === '') throw new ValidationError('rule.name', 'must not be empty');
   if (!NAME.test(rule.name)) {
     throw new ValidationError('rule.name', 'must be 1 to 128 characters of A-Z a-z 0-9 _ . : -');
+  }
+  // Names the audit and the metrics give denials that are not a rate-limit rule's.
+  if (rule.name === ATTACK_BLOCK_RULE || rule.name.startsWith('command:')) {
+    throw new ValidationError(
+      'rule.name',
+      `is reserved: "${ATTACK_BLOCK_RULE}" and "command:…" name attack blocks and command quotas`,
+    );
   }
   if (!SCOPES.includes(rule.scope))
     throw new ValidationError(

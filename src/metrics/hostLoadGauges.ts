@@ -6,15 +6,25 @@ export interface HostLoadView {
   list(): readonly HostLoad[];
 }
 
+/** Hosts exported at most: any client may report load under a host name of its choosing. */
+export const MAX_HOST_SERIES = 500;
+
 /**
- * Each known host's latest load and throttle factor, as this replica sees the cluster. Hosts
- * the view has forgotten (silent for 10 sampling intervals) leave the scrape with it, so the
- * host label stays bounded by the hosts reporting now.
+ * Each known host's latest load and throttle factor, as this replica sees the cluster: the
+ * MAX_HOST_SERIES freshest. Hosts the view has forgotten (silent for 10 sampling intervals)
+ * leave the scrape with it, and a client reporting under ever new names cannot grow the host
+ * label past the bound.
  */
 export function hostLoadGauges(view: HostLoadView): GaugeSource[] {
+  const freshest = (): readonly HostLoad[] => {
+    const all = view.list();
+    return all.length <= MAX_HOST_SERIES
+      ? all
+      : [...all].sort((a, b) => a.ageMs - b.ageMs).slice(0, MAX_HOST_SERIES);
+  };
   const perHost =
     (figure: (l: HostLoad) => number) => (): { labels: { host: string }; value: number }[] =>
-      view.list().map((l) => ({ labels: { host: l.host }, value: figure(l) }));
+      freshest().map((l) => ({ labels: { host: l.host }, value: figure(l) }));
   const gauge = (name: string, help: string, figure: (l: HostLoad) => number): GaugeSource => ({
     name,
     help,

@@ -129,3 +129,15 @@ describe('load figures', () => {
     expect(fieldOf(() => validateThresholds({ ...t, critical: NaN }))).toBe('thresholds.critical');
   });
 });
+
+describe('validateRule', () => {
+  it('refuses the names that denials of attack blocks and command quotas carry', () => {
+    for (const name of ['attack-block', 'command:shell', 'command:*']) {
+      expect(() => validateRule(domainRule({ name })), name).toThrowError(
+        expect.objectContaining({ field: 'rule.name' }),
+      );
+    }
+    expect(validateRule(domainRule({ name: 'attack-blocker' })).name).toBe('attack-blocker');
+    expect(validateRule(domainRule({ name: 'commands:shell' })).name).toBe('commands:shell');
+  });
+});
