@@ -9,6 +9,7 @@ import type { CommandQuotaStore, CurrentUsage, PeriodCount } from './ports.js';
 import { TIERS } from './tiers.js';
 import type {
   CommandQuotaInput,
+  CommandQuotaRule,
   CommandQuotaResult,
   CommandQuotaStatus,
   ExecutionInput,
@@ -48,9 +49,11 @@ export class CommandQuotaService {
 
   async check(request: CommandQuotaInput): Promise<CommandQuotaResult> {
     const input = validateCommandQuota(request);
-    const { answer, replayed } = await this.decide(input);
-    // Labelled by the rule's command type (a set the admins bound), not the caller's.
-    const ruleType = this.rules.value?.ruleFor(input.userId, input.commandType)?.commandType ?? '*';
+    // Looked up once: it sets the limits, and it labels the decision for the listeners by the
+    // rule's command type (a set the admins bound), not the caller's.
+    const rule = this.rules.value?.ruleFor(input.userId, input.commandType);
+    const { answer, replayed } = await this.decide(input, rule);
+    const ruleType = rule?.commandType ?? '*';
     (this.options.listener ?? NO_AUDIT).decided({
       source: 'command_quota',
       allowed: answer.allowed,
@@ -74,6 +77,7 @@ export class CommandQuotaService {
 
   private async decide(
     input: CommandQuotaInput,
+    rule: CommandQuotaRule | undefined,
   ): Promise<{ answer: CommandQuotaResult; replayed: boolean }> {
     const throttleFactor = this.throttle.factorFor(input.host);
     const index = this.rules.value;
@@ -99,7 +103,7 @@ export class CommandQuotaService {
     if (!index || !tiers) {
       return { answer: this.failureMode(tier, throttleFactor, delayMs), replayed: false };
     }
-    const limits = scaled(index.ruleFor(input.userId, input.commandType)?.limits, tier);
+    const limits = scaled(rule?.limits, tier);
     let decision;
     try {
       decision = await this.store.decide({
