@@ -619,9 +619,9 @@ export interface GetViolationsResponse {
 }
 
 export interface GetStatsRequest {
-  /** Start of the range, inclusive (rounded down to the hour). Default unset: `until` minus 24 hours. */
+  /** Start of the range (rounded down to the hour). Default unset: `until` minus 24 hours. */
   since: Date | undefined;
-  /** End of the range, exclusive. Default unset: now. */
+  /** End of the range: every hour that starts before it is reported whole. Default unset: now. */
   until: Date | undefined;
   /** Only this rate-limit rule or command type. Default empty: all. */
   name: string;
