@@ -31,6 +31,17 @@ export interface QueryOptions {
 /** A connection's query method: what transaction and session work is given. */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** What {@link Database.withConnection} gives its work beside the connection. */
+export interface Session {
+  /** The bound of admin statements, in ms: session work races its own statements against it. */
+  readonly timeoutMs: number;
+  /**
+   * Destroys the connection when the work ends instead of returning it to the pool, so that what
+   * the server keeps for the session (an advisory lock) goes with it.
+   */
+  discard(): void;
+}
+
 /**
  * The pool every store uses, with a breaker. A frozen server keeps sockets open, so nothing on
  * the server side ever times out: each call is raced against a timer on this side, and after a
@@ -197,12 +208,18 @@ export class Database extends EventEmitter {
 
   /**
    * Runs `work` on one pooled connection of its own, for state that lives in a session (an
-   * advisory lock). Only getting the connection is bounded here; `work` bounds its statements.
-   * A connection that failed is destroyed, not returned to the pool.
+   * advisory lock). Only getting the connection is bounded here; `work` bounds its statements
+   * (by `session.timeoutMs`). A connection that failed, or that `work` discarded, is destroyed,
+   * not returned to the pool.
    */
-  async withConnection<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+  async withConnection<T>(work: (client: Queryable, session: Session) => Promise<T>): Promise<T> {
     if (!this.up) throw new StoreUnavailableError('database is not answering');
     const client = await this.pool.connect();
+    let discarded = false;
+    const session: Session = {
+      timeoutMs: this.slowTimeoutMs,
+      discard: () => void (discarded = true),
+    };
     // A checked-out client has no pool listener: a connection cut by the server (restart,
     // failover) would otherwise be an unhandled 'error' event and end the process.
     let lost: Error | undefined;
@@ -212,7 +229,7 @@ export class Database extends EventEmitter {
     client.on('error', onError);
     let broken: unknown;
     try {
-      return await work(client);
+      return await work(client, session);
     } catch (err) {
       broken = err;
       throw lost ?? err;
@@ -220,7 +237,7 @@ export class Database extends EventEmitter {
       client.off('error', onError);
       const destroy =
         lost ?? (broken instanceof Error && isConnectivityError(broken) ? broken : undefined);
-      client.release(destroy);
+      client.release(destroy ?? discarded);
     }
   }
 
