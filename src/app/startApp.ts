@@ -7,6 +7,7 @@ import { JobRegistry } from '../jobs/JobRegistry.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics/Metrics.js';
 import { PgLeaderLock } from '../store/PgLeaderLock.js';
+import { PgTaskRunLog } from '../store/PgTaskRunLog.js';
 import type { App } from './App.js';
 import { followHealth } from './followHealth.js';
 import { Stops } from './Stops.js';
@@ -30,7 +31,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   try {
     const database = stops.own(await wireDatabase(config, logger));
     const { db, feed } = database;
-    const jobs = new JobRegistry(new PgLeaderLock(db), logger);
+    // Cluster-wide jobs run once per interval across the replicas, recorded under this name.
+    const jobs = new JobRegistry(new PgLeaderLock(db), logger, {
+      runLog: new PgTaskRunLog(db, config.hostName),
+    });
     stops.push(() => jobs.stop());
 
     const metrics = new Metrics();

@@ -10,6 +10,18 @@ export interface LeaderLock {
   ): Promise<{ ran: true; value: T } | { ran: false }>;
 }
 
+/**
+ * When each cluster-wide job last ran, on any replica, so that N replicas run a job once per
+ * interval between them rather than N times. Callers read and record under the job's
+ * LeaderLock. Implementations MUST measure time by the store's clock (never a replica's).
+ */
+export interface TaskRunLog {
+  /** Milliseconds since `name` last ran to completion on any replica; null if it never did. */
+  sinceLastRun(name: string): Promise<number | null>;
+  /** Records that `name` ran to completion now, on this replica. */
+  recordRun(name: string): Promise<void>;
+}
+
 /** Days kept of each kind of data, each 1 to 3650. */
 export interface RetentionDays {
   /** Recorded command executions. */

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Job } from '../../src/jobs/Job.js';
 import { JobRegistry } from '../../src/jobs/JobRegistry.js';
-import type { LeaderLock } from '../../src/jobs/ports.js';
+import type { LeaderLock, TaskRunLog } from '../../src/jobs/ports.js';
 
 // The registry's timing, on fake timers: the clock the registry reads (Date.now, setTimeout)
 // is the one the test moves, so no test sleeps or depends on the machine's speed.
@@ -258,5 +258,173 @@ describe('job registry retries', () => {
     expect(registry.list()[0]).toMatchObject({ runs: 1, running: false, nextRunAt: null });
     await vi.advanceTimersByTimeAsync(10 * INTERVAL);
     expect(events).toHaveLength(3);
+  });
+});
+
+describe('job registry stop', () => {
+  it('abandons a run still in progress after the grace, with a warning, and bounds each finish', async () => {
+    const { logger, lines } = memoryLogger();
+    const registry = new JobRegistry(freeLock, logger, {
+      stopGraceMs: 3000,
+      finishTimeoutMs: 2000,
+    });
+    const never = () => new Promise<void>(() => undefined);
+    const events: string[] = [];
+    registry.register({ name: 'stuck', intervalMs: INTERVAL, clusterWide: true, run: never });
+    registry.register({
+      name: 'flush',
+      intervalMs: INTERVAL,
+      clusterWide: false,
+      run: async () => undefined,
+      finish: async () => void events.push('flushed'),
+    });
+    registry.register({
+      name: 'slow-finish',
+      intervalMs: 2 * INTERVAL,
+      clusterWide: false,
+      run: async () => undefined,
+      finish: never,
+    });
+    registry.start();
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(registry.list().find((j) => j.name === 'stuck')).toMatchObject({ running: true });
+    let stopped = false;
+    const stopping = registry.stop().then(() => (stopped = true));
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(stopped).toBe(false);
+    expect(events).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(lines).toMatchObject([
+      { msg: 'background jobs still running at stop: abandoned', jobs: ['stuck'], graceMs: 3000 },
+    ]);
+    expect(events).toEqual(['flushed']);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    expect(Date.now()).toBe(T0 + INTERVAL + 5000);
+    expect(lines.slice(1)).toMatchObject([
+      { msg: 'job did not finish in time: abandoned', job: 'slow-finish', timeoutMs: 2000 },
+    ]);
+  });
+
+  it('waits no longer than the runs and finishes take', async () => {
+    const registry = new JobRegistry(freeLock, memoryLogger().logger);
+    const job = flaky();
+    job.failing = false;
+    registry.register(job);
+    registry.start();
+    await registry.stop();
+    expect(Date.now()).toBe(T0);
+  });
+});
+
+describe('job registry with a run log', () => {
+  /** A run log on the fake clock, as the store's clock; `failRecord` fails its writes. */
+  function memoryRunLog() {
+    const last = new Map<string, number>();
+    const log: TaskRunLog & { failRecord: boolean; last: Map<string, number> } = {
+      failRecord: false,
+      last,
+      async sinceLastRun(name) {
+        const at = last.get(name);
+        return at === undefined ? null : Date.now() - at;
+      },
+      async recordRun(name) {
+        if (log.failRecord) throw new Error('store away');
+        last.set(name, Date.now());
+      },
+    };
+    return log;
+  }
+
+  /** A cluster-wide job (interval 60 s: a slack of 6 s) that counts its runs. */
+  function shared() {
+    const job = {
+      name: 'shared',
+      intervalMs: INTERVAL,
+      clusterWide: true,
+      runs: 0,
+      failing: false,
+      async run() {
+        job.runs++;
+        if (job.failing) throw new Error('failed');
+      },
+    };
+    return job;
+  }
+
+  it('skips a scheduled run while another replica ran the job less than its interval (less the slack) ago', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const runLog = memoryRunLog();
+    const registry = new JobRegistry(freeLock, memoryLogger().logger, { runLog });
+    const job = shared();
+    registry.register(job);
+    registry.start();
+    // Another replica ran it 53.999 s before this one's turn: within 60 s less 6 s.
+    runLog.last.set('shared', T0 + INTERVAL - 54_000 + 1);
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(job.runs).toBe(0);
+    expect(registry.list()[0]).toMatchObject({ runs: 0, skipped: 1, consecutiveFailures: 0 });
+    // The next turn is an interval later, as after a run.
+    expect(dueIn(registry)).toBe(INTERVAL);
+    // 54 s ago at the next turn: it runs, and records its run.
+    runLog.last.set('shared', T0 + 2 * INTERVAL - 54_000);
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(job.runs).toBe(1);
+    expect(runLog.last.get('shared')).toBe(T0 + 2 * INTERVAL);
+    // Its own run an interval ago does not hold back its next turn.
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(job.runs).toBe(2);
+    expect(registry.list()[0]).toMatchObject({ runs: 2, skipped: 1 });
+    await registry.stop();
+  });
+
+  it('runs a run asked for now however recent the last one, and records it', async () => {
+    const runLog = memoryRunLog();
+    const registry = new JobRegistry(freeLock, memoryLogger().logger, { runLog });
+    const job = shared();
+    registry.register(job);
+    runLog.last.set('shared', T0 - 1);
+    expect(await registry.runNow('shared')).toMatchObject({ ran: true, status: { runs: 1 } });
+    expect(job.runs).toBe(1);
+    expect(runLog.last.get('shared')).toBe(T0);
+  });
+
+  it('does not record a failed run, so that its retry runs; a record that fails is only a warning', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const runLog = memoryRunLog();
+    const { logger, lines } = memoryLogger();
+    const registry = new JobRegistry(freeLock, logger, { runLog });
+    const job = shared();
+    job.failing = true;
+    registry.register(job);
+    registry.start();
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(runLog.last.has('shared')).toBe(false);
+    expect(registry.list()[0]).toMatchObject({ runs: 1, failures: 1 });
+    job.failing = false;
+    runLog.failRecord = true;
+    await vi.advanceTimersByTimeAsync(dueIn(registry));
+    expect(job.runs).toBe(2);
+    expect(registry.list()[0]).toMatchObject({ runs: 2, failures: 1, consecutiveFailures: 0 });
+    expect(lines.at(-1)).toMatchObject({
+      msg: 'cluster-wide run not recorded',
+      job: 'shared',
+      err: { message: 'store away' },
+    });
+    await registry.stop();
+  });
+
+  it('leaves per-replica jobs alone', async () => {
+    const runLog = memoryRunLog();
+    const registry = new JobRegistry(freeLock, memoryLogger().logger, { runLog });
+    const job = { ...shared(), clusterWide: false };
+    registry.register(job);
+    registry.start();
+    runLog.last.set('shared', T0 + INTERVAL);
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(registry.list()[0]).toMatchObject({ runs: 1, skipped: 0 });
+    await registry.stop();
   });
 });
