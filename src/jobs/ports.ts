@@ -38,11 +38,14 @@ export interface RetentionDays {
 export type DeletedRows = Readonly<Record<string, number>>;
 
 /**
- * Deletes data past retention. Implementations MUST measure age by the store's clock (never a
- * replica's), MUST delete in short batches that skip rows others hold rather than wait for them
- * (no lock cycle with the writers), MUST keep an attack flag whose block is still in force
- * whatever its age, and MUST answer every table they clean, 0 rows included. Deleting is
- * idempotent, but callers run it under one LeaderLock so that replicas do not repeat the work.
+ * Deletes data past retention, and the ids of audit batches written over a day ago (a fixed
+ * day: they only guard against a batch resent within seconds). Implementations MUST measure age
+ * by the store's clock (never a replica's) in days of 24 hours (never calendar days of the
+ * session's time zone, which a daylight-saving change makes 23 or 25 hours long), MUST delete in
+ * short batches that skip rows others hold rather than wait for them (no lock cycle with the
+ * writers), MUST keep an attack flag whose block is still in force whatever its age, and MUST
+ * answer every table they clean, 0 rows included. Deleting is idempotent, but callers run it
+ * under one LeaderLock so that replicas do not repeat the work.
  */
 export interface RetentionStore {
   deleteOld(days: RetentionDays): Promise<DeletedRows>;

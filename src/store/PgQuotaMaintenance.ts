@@ -10,18 +10,21 @@ import { deleteInBatches } from './deleteInBatches.js';
 export class PgQuotaMaintenance implements QuotaMaintenance {
   constructor(private readonly db: Database) {}
 
-  /** In short batches; rows a decision or a record holds are skipped, never waited for. */
+  /**
+   * In short batches; rows a decision or a record holds are skipped, never waited for. Days are
+   * 24 hours, whatever the session's time zone.
+   */
   deleteExpired(batch?: number, maxBatches?: number) {
     return deleteInBatches(
       this.db,
       {
         reservations: `DELETE FROM command_reservations WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM command_reservations
-            WHERE expires_at < clock_timestamp() - interval '1 day'
+            WHERE expires_at < clock_timestamp() - interval '24 hours'
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
         usage: `DELETE FROM command_usage WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM command_usage
-            WHERE month_start < clock_timestamp() - interval '62 days'
+            WHERE month_start < clock_timestamp() - make_interval(hours => 24 * 62)
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
       },
       batch,

@@ -1,25 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { Database } from '../../src/store/Database.js';
 import { PgRetentionStore } from '../../src/store/PgRetentionStore.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
+import { waitFor } from '../support/waitFor.js';
 
 // Retention against a real server and PostgreSQL: rows just past each table's retention are
 // deleted and rows just inside it are kept, by the database clock, with the configured days
-// and with a call's own; a block in force keeps its flag; large backlogs go in batches.
+// and with a call's own, and in days of 24 hours across a daylight-saving change; a block in
+// force keeps its flag; large backlogs go in batches.
 
 let db: TestDatabase;
 let server: TestServer;
 
 /** The configured retention of the server under test, in days (the defaults). */
 const CONFIGURED = { executions: 30, violations: 30, loadHistory: 7, rollups: 90 };
-/** Silent hosts are forgotten after a day, whatever the retention. */
+/** Silent hosts and the ids of written audit batches are forgotten after a day, always. */
 const HOST_DAYS = 1;
+const AUDIT_BATCH_DAYS = 1;
 
-/** SQL for `days` ago by the database clock, `minutes` later (negative: earlier). */
+/** SQL for `days` of 24 hours ago by the database clock, `minutes` later (negative: earlier). */
 const ago = (days: number, minutes: number) =>
-  `now() - make_interval(days => ${days}) + make_interval(mins => ${minutes})`;
+  `now() - make_interval(hours => 24 * ${days}) + make_interval(mins => ${minutes})`;
 /** Start of the UTC hour containing `t`. */
 const hourOf = (t: string) => `(date_trunc('hour', (${t}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
 
@@ -57,7 +61,16 @@ const INSERT: Record<string, (tag: string, at: string, blockedUntil?: string) =>
     `INSERT INTO load_hourly (host, hour, samples, cpu_avg, cpu_max, memory_avg, memory_max,
        disk_avg, disk_max, load_avg_1m_avg, load_avg_1m_max)
      VALUES ('${tag}', ${at}, 60, 1, 1, 1, 1, 1, 1, 1, 1)`,
+  // No text column: the tag names the batch's id in batchIds.
+  audit_batches: (tag, at) => {
+    const id = randomUUID();
+    batchIds.set(tag, id);
+    return `INSERT INTO audit_batches (id, written_at) VALUES ('${id}', ${at})`;
+  },
 };
+
+/** The id of each audit batch row seeded, by its tag. */
+const batchIds = new Map<string, string>();
 
 /** Every tagged row left, as "table tag", sorted. */
 async function tagged(prefix: string): Promise<string[]> {
@@ -74,7 +87,16 @@ async function tagged(prefix: string): Promise<string[]> {
   const sql = Object.entries(column)
     .map(([t, c]) => `SELECT '${t} ' || ${c} AS row FROM ${t} WHERE ${c} LIKE '${prefix}%'`)
     .join(' UNION ALL ');
-  return (await db.query<{ row: string }>(`${sql} ORDER BY 1`)).rows.map((r) => r.row);
+  const batches = [...batchIds].filter(([tag]) => tag.startsWith(prefix));
+  const left = await db.query<{ id: string }>(
+    'SELECT id::text FROM audit_batches WHERE id = ANY ($1::uuid[])',
+    [batches.map(([, id]) => id)],
+  );
+  const ids = new Set(left.rows.map((r) => r.id));
+  return [
+    ...(await db.query<{ row: string }>(sql)).rows.map((r) => r.row),
+    ...batches.filter(([, id]) => ids.has(id)).map(([tag]) => `audit_batches ${tag}`),
+  ].sort();
 }
 
 /**
@@ -93,6 +115,7 @@ async function seed(prefix: string, days: typeof CONFIGURED): Promise<void> {
     host_load: HOST_DAYS,
     decision_stats: days.rollups,
     load_hourly: days.rollups,
+    audit_batches: AUDIT_BATCH_DAYS,
   };
   for (const [table, d] of Object.entries(kindOf)) {
     const insert = INSERT[table]!;
@@ -119,6 +142,7 @@ const kept = (prefix: string) =>
 /** What seed() leaves for deletion, per table. */
 const SEEDED_PAST = {
   attack_flags: 2,
+  audit_batches: 1,
   command_executions: 1,
   decision_stats: 1,
   host_load: 1,
@@ -137,6 +161,9 @@ beforeAll(async () => {
     QUOTA_DB_TIMEOUT_MS: '5000',
     QUOTA_LOAD_INTERVAL_MS: '600000',
   });
+  // The violations flush forgets old audit batch ids too, at its first run and hourly after:
+  // past its first run, the batch ids seeded here are the cleanup's alone.
+  await waitFor(() => server.app.jobs().some((j) => j.name === 'violations-flush' && j.runs > 0));
 });
 
 afterAll(async () => {
@@ -181,9 +208,10 @@ describe('CleanupOldData', () => {
       rollupsDays: days.rollups,
     });
     // What p1 kept is older than these shorter retentions and goes too, each counted once in
-    // its table: all but its blocked flag and its host (a host's day is not a retention).
+    // its table: all but its blocked flag, its host and its batch id (their day is fixed).
     expect(deletedOf(result)).toEqual({
       attack_flags: 3,
+      audit_batches: 1,
       command_executions: 2,
       decision_stats: 2,
       host_load: 1,
@@ -193,7 +221,11 @@ describe('CleanupOldData', () => {
       violations: 2,
     });
     expect(await tagged('p2')).toEqual(kept('p2'));
-    expect(await tagged('p1')).toEqual(['attack_flags p1:out-blocked', 'host_load p1:in']);
+    expect(await tagged('p1')).toEqual([
+      'attack_flags p1:out-blocked',
+      'audit_batches p1:in',
+      'host_load p1:in',
+    ]);
   });
 
   it('keeps an attack flag while its block is in force, and deletes it once the block is over', async () => {
@@ -207,7 +239,7 @@ describe('CleanupOldData', () => {
     });
     // p2's flag is 11 days old: inside the configured 30 days, so it stays.
     expect(deletedOf(result)).toMatchObject({ attack_flags: 1 });
-    expect(await tagged('p1')).toEqual(['host_load p1:in']);
+    expect(await tagged('p1')).toEqual(['audit_batches p1:in', 'host_load p1:in']);
     expect(await tagged('p2:out-blocked')).toEqual(['attack_flags p2:out-blocked']);
   });
 });
@@ -234,6 +266,43 @@ describe('the retention store', () => {
       expect(await tagged('backlog:')).toEqual([]);
     } finally {
       await database.close();
+    }
+  });
+});
+
+describe('retention across a daylight-saving change', () => {
+  it('counts a day as 24 hours in a session whose time zone changes its clocks', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c TimeZone=Europe/Berlin');
+    const berlin = new Database({
+      url: url.toString(),
+      timeoutMs: 5000,
+      poolSize: 2,
+      logger: silentLogger(),
+    });
+    try {
+      expect(
+        (await berlin.query<{ tz: string }>("SELECT current_setting('TimeZone') AS tz")).rows[0]!
+          .tz,
+      ).toBe('Europe/Berlin');
+      // The fewest days back from now that cross Berlin's last clock change (at most a year
+      // ago): `now() - k days` counted in its calendar is an hour off k times 24 hours there.
+      const crossing = await berlin.query<{ k: number; off: number }>(
+        `SELECT k, extract(epoch FROM (now() - make_interval(days => k))
+                                    - (now() - make_interval(hours => 24 * k)))::int AS off
+           FROM generate_series(1, 366) k
+          WHERE now() - make_interval(days => k) <> now() - make_interval(hours => 24 * k)
+          ORDER BY k LIMIT 1`,
+      );
+      const { k, off } = crossing.rows[0]!;
+      expect(Math.abs(off)).toBe(3600);
+      const days = { executions: k, violations: k, loadHistory: k, rollups: k };
+      await seed('dst', days);
+      await new PgRetentionStore(berlin).deleteOld(days);
+      // A minute either side of k times 24 hours ago: kept inside, deleted past it.
+      expect(await tagged('dst')).toEqual(kept('dst'));
+    } finally {
+      await berlin.close();
     }
   });
 });
