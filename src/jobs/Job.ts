@@ -3,7 +3,10 @@ export interface Job {
   /** Unique in the registry; also the name of its cluster-wide lock. */
   readonly name: string;
   readonly intervalMs: number;
-  /** Run by one replica at a time across the cluster, under one advisory lock. */
+  /**
+   * Run by one replica at a time across the cluster, under one advisory lock, and (with the
+   * registry's run log) about once per interval between all the replicas.
+   */
   readonly clusterWide: boolean;
   run(): Promise<void>;
   /** Work to do once when the registry stops, after the last run (a final flush). */
@@ -20,7 +23,10 @@ export interface JobStatus {
   readonly failures: number;
   /** Failures since the last success; each one puts the next run sooner, with backoff. */
   readonly consecutiveFailures: number;
-  /** Runs skipped because another replica held the job's lock. */
+  /**
+   * Runs of a cluster-wide job skipped here: another replica held its lock, or (a scheduled run)
+   * had run it less than an interval ago.
+   */
   readonly skipped: number;
   readonly lastRunAt: Date | null;
   readonly lastDurationMs: number | null;
