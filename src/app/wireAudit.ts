@@ -4,7 +4,6 @@ import { AuditRecorder } from '../audit/AuditRecorder.js';
 import type { Config } from '../config.js';
 import { FollowedCache } from '../core/FollowedCache.js';
 import type { ChangeFeed } from '../core/ports.js';
-import { ValidationError } from '../errors.js';
 import { auditHandlers } from '../grpc/auditHandlers.js';
 import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { attackDetectionJob } from '../jobs/attackDetectionJob.js';
@@ -54,7 +53,11 @@ export function wireAudit(
     // Blocks may have changed while the database was away.
     db.on('up', () => void blockCache.reload());
 
-    const reports = new AuditReader(new PgAuditReports(db), ipFilterKey(config.ipv6PrefixBits));
+    const bits = config.ipv6PrefixBits;
+    const reports = new AuditReader(new PgAuditReports(db), {
+      ipv6PrefixBits: bits,
+      keyOf: (address, field) => ipKey(address, bits, field),
+    });
     return {
       listener: recorder,
       blocks: new AttackBlocks(() => blockCache.value),
@@ -78,24 +81,6 @@ export function wireAudit(
       gauges: auditGauges(recorder),
     };
   });
-}
-
-/**
- * An IP filter as CheckLimit records the address: IPv4 itself, IPv6 by its QUOTA_IPV6_PREFIX
- * network, which may also be given as that network ("2001:db8::/64").
- */
-function ipFilterKey(prefixBits: number): (text: string) => string {
-  return (text) => {
-    const slash = text.indexOf('/');
-    if (slash < 0) return ipKey(text, prefixBits, 'ip');
-    const address = text.slice(0, slash);
-    if (text.slice(slash + 1) !== String(prefixBits) || !address.includes(':'))
-      throw new ValidationError(
-        'ip',
-        `must be an address, or an IPv6 network of /${prefixBits} (QUOTA_IPV6_PREFIX)`,
-      );
-    return ipKey(address, prefixBits, 'ip');
-  };
 }
 
 function auditGauges(recorder: AuditRecorder): GaugeSource[] {

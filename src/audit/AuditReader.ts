@@ -1,4 +1,4 @@
-import type { AuditReportStore } from './ports.js';
+import type { AuditReportStore, IpKeys } from './ports.js';
 import type {
   AuditReports,
   StatsFilter,
@@ -10,14 +10,14 @@ import { validateStatsFilter, validateViolationFilter } from './validateAuditFil
 
 /** GetViolations and GetStats: filters checked here, read from the store. */
 export class AuditReader implements AuditReports {
-  /** `ipKey`: an address as CheckLimit records it; throws ValidationError naming `ip`. */
+  /** `ipKeys`: how CheckLimit keys an address, for the IP filter to match what it recorded. */
   constructor(
     private readonly store: AuditReportStore,
-    private readonly ipKey: (text: string) => string,
+    private readonly ipKeys: IpKeys,
   ) {}
 
   async violations(filter: ViolationFilter): Promise<ViolationReport> {
-    return this.store.violations(validateViolationFilter(filter, this.ipKey));
+    return this.store.violations(validateViolationFilter(filter, this.ipKeys));
   }
 
   async stats(filter: StatsFilter): Promise<StatsReport> {

@@ -59,6 +59,17 @@ export interface AuditStore {
   addStats(rows: readonly PendingCounts[]): Promise<void>;
 }
 
+/**
+ * How CheckLimit keys a caller's address (limits' canonical IP keys), so that an IP filter
+ * matches what was recorded.
+ */
+export interface IpKeys {
+  /** Bits of the network an IPv6 address is keyed by (QUOTA_IPV6_PREFIX). */
+  readonly ipv6PrefixBits: number;
+  /** The key of one address; MUST throw ValidationError naming `field` for a bad one. */
+  keyOf(address: string, field: string): string;
+}
+
 /** The reads behind GetViolations and GetStats; filters arrive validated. */
 export interface AuditReportStore {
   violations(filter: ViolationFilter): Promise<ViolationReport>;

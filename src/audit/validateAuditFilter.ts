@@ -1,5 +1,6 @@
 import { validateText } from '../core/validateText.js';
 import { ValidationError } from '../errors.js';
+import type { IpKeys } from './ports.js';
 import type { StatsFilter, ViolationFilter } from './types.js';
 
 /** The longest range a report covers, in days. */
@@ -15,13 +16,10 @@ const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * A violation filter as the store takes it. Throws ValidationError naming the request field:
- * `since`, `until`, `rule`, `user_id`, `ip`, `limit`. `ipKey` turns an address into the key
- * CheckLimit records it by (throws naming `ip`).
+ * `since`, `until`, `rule`, `user_id`, `ip`, `limit`. The IP becomes the key CheckLimit
+ * records it by (see ipFilterKey).
  */
-export function validateViolationFilter(
-  filter: ViolationFilter,
-  ipKey: (text: string) => string,
-): ViolationFilter {
+export function validateViolationFilter(filter: ViolationFilter, ipKeys: IpKeys): ViolationFilter {
   validateRange(filter.since, filter.until);
   if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_RECENT)
     throw new ValidationError('limit', `must be 1 to ${MAX_RECENT} (0 means 100)`);
@@ -31,8 +29,29 @@ export function validateViolationFilter(
     limit: filter.limit,
     rule: optionalText(filter.rule, 'rule'),
     userId: optionalText(filter.userId, 'user_id'),
-    ip: filter.ip === undefined ? undefined : ipKey(validateText(filter.ip, 'ip', MAX_TEXT_BYTES)),
+    ip:
+      filter.ip === undefined
+        ? undefined
+        : ipFilterKey(validateText(filter.ip, 'ip', MAX_TEXT_BYTES), ipKeys),
   };
+}
+
+/**
+ * An IP filter as CheckLimit records the address: IPv4 itself, IPv6 by its QUOTA_IPV6_PREFIX
+ * network, which may also be given as that network ("2001:db8::/64"). Throws ValidationError
+ * naming `ip`.
+ */
+export function ipFilterKey(text: string, ipKeys: IpKeys): string {
+  const slash = text.indexOf('/');
+  if (slash < 0) return ipKeys.keyOf(text, 'ip');
+  const address = text.slice(0, slash);
+  const bits = ipKeys.ipv6PrefixBits;
+  if (text.slice(slash + 1) !== String(bits) || !address.includes(':'))
+    throw new ValidationError(
+      'ip',
+      `must be an address, or an IPv6 network of /${bits} (QUOTA_IPV6_PREFIX)`,
+    );
+  return ipKeys.keyOf(address, 'ip');
 }
 
 /** A statistics filter as the store takes it; throws ValidationError naming `since`, `until` or `name`. */

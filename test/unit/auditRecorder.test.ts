@@ -4,6 +4,7 @@ import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
 import { AuditRecorder } from '../../src/audit/AuditRecorder.js';
 import type {
   AuditStore,
+  IpKeys,
   PendingCounts,
   PendingViolation,
   Sighting,
@@ -183,9 +184,12 @@ describe('AttackBlocks', () => {
 describe('audit filters', () => {
   const since = new Date('2026-01-01T00:00:00Z');
   const until = new Date('2026-01-02T00:00:00Z');
-  const ipKey = (t: string) => {
-    if (t !== '192.0.2.1') throw new ValidationError('ip', 'bad');
-    return t;
+  const ipKey: IpKeys = {
+    ipv6PrefixBits: 64,
+    keyOf: (t, field) => {
+      if (t !== '192.0.2.1' && t !== '2001:db8::1') throw new ValidationError(field, 'bad');
+      return t === '2001:db8::1' ? '2001:db8::/64' : t;
+    },
   };
   const field = (f: () => unknown) => {
     try {
@@ -215,5 +219,11 @@ describe('audit filters', () => {
     expect(field(() => validateViolationFilter({ ...ok, ip: 'nope' }, ipKey))).toBe('ip');
     expect(field(() => validateStatsFilter({ since, until, name: '\ud800' }))).toBe('name');
     expect(validateViolationFilter({ ...ok, ip: '192.0.2.1' }, ipKey).ip).toBe('192.0.2.1');
+    // An IPv6 network of the prefix CheckLimit keys by is its key; any other network is refused.
+    expect(validateViolationFilter({ ...ok, ip: '2001:db8::1/64' }, ipKey).ip).toBe(
+      '2001:db8::/64',
+    );
+    expect(field(() => validateViolationFilter({ ...ok, ip: '2001:db8::1/48' }, ipKey))).toBe('ip');
+    expect(field(() => validateViolationFilter({ ...ok, ip: '192.0.2.1/64' }, ipKey))).toBe('ip');
   });
 });
