@@ -81,9 +81,12 @@ export interface DetectionSettings {
   readonly windowS: number;
   /** A key denied more than this many times within the window is flagged. */
   readonly denials: number;
-  /** An IP with at least this many identities within the window is flagged. */
+  /** An IP with at least this many distinct users, or as many API keys, in the window is flagged. */
   readonly identities: number;
-  /** Newly flagged keys are blocked this long; 0 flags only. */
+  /**
+   * Flagged keys are blocked this long; 0 flags only. A key whose block has ended is blocked
+   * again when its pattern is found again in what came after the block ended.
+   */
   readonly blockS: number;
 }
 
@@ -91,7 +94,7 @@ export interface DetectionSettings {
 export interface DetectionResult {
   /** Patterns flagged or refreshed. */
   readonly flagged: number;
-  /** Of them, newly blocked. */
+  /** Of them, newly blocked (again, for a pattern that went on after its block). */
   readonly blocked: number;
   /** Sightings past the window deleted. */
   readonly sightingsDeleted: number;

@@ -17,10 +17,10 @@ export class PgMaintenance implements LimitMaintenance {
       {
         counters: `DELETE FROM rate_limit_counters WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM rate_limit_counters
-            WHERE expires_ms < extract(epoch FROM clock_timestamp()) * 1000
+            WHERE expires_ms < (SELECT extract(epoch FROM clock_timestamp()) * 1000)
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
         idempotencyKeys: `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-           SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp()
+           SELECT ctid FROM idempotency_keys WHERE expires_at < (SELECT clock_timestamp())
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
       },
       batch,

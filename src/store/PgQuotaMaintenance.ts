@@ -20,11 +20,11 @@ export class PgQuotaMaintenance implements QuotaMaintenance {
       {
         reservations: `DELETE FROM command_reservations WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM command_reservations
-            WHERE expires_at < clock_timestamp() - interval '24 hours'
+            WHERE expires_at < (SELECT clock_timestamp() - interval '24 hours')
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
         usage: `DELETE FROM command_usage WHERE ctid = ANY (ARRAY(
            SELECT ctid FROM command_usage
-            WHERE month_start < clock_timestamp() - make_interval(hours => 24 * 62)
+            WHERE month_start < (SELECT clock_timestamp() - make_interval(hours => 24 * 62))
             LIMIT $1 FOR UPDATE SKIP LOCKED))`,
       },
       batch,

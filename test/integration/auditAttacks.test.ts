@@ -39,14 +39,49 @@ const detections = (servers: readonly TestServer[]) =>
     .filter((j) => j.name === 'attack-detection')
     .reduce((n, j) => n + j.runs, 0);
 
+/** Time left in a Duration, in ms. */
+const durationMs = (d: { seconds: number; nanos: number } | undefined) =>
+  d === undefined ? 0 : d.seconds * 1000 + d.nanos / 1e6;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How much sooner than the answers said a block may be seen to end (delays of the test's calls). */
+const MARGIN_MS = 1000;
+
+/**
+ * Waits until `s` denies `ip` for an attack block; the answer says it has about `blockS` left
+ * (more than half: the replica read it when it was set), and calls sent until then, less a
+ * margin, are denied too. Times are read from the answers, not assumed.
+ */
+async function expectBlockedFor(s: TestServer, ip: string, blockS: number): Promise<void> {
+  let answer = await check(s.client, { ip, userId: 'u0' });
+  let sentAt = 0;
+  await waitFor(async () => {
+    sentAt = Date.now();
+    answer = await check(s.client, { ip, userId: 'u0' });
+    return !answer.allowed;
+  }, GENEROUS);
+  expect(answer.limits[0]).toMatchObject({ rule: 'attack-block', scope: Scope.SCOPE_IP, key: ip });
+  const leftMs = durationMs(answer.retryAfter);
+  expect(leftMs).toBeGreaterThan(0.5 * blockS * 1000);
+  expect(leftMs).toBeLessThanOrEqual(blockS * 1000);
+  const until = sentAt + leftMs - MARGIN_MS;
+  let calls = 0;
+  while (Date.now() < until) {
+    const during = await check(s.client, { ip, userId: `u${++calls}` });
+    expect(during).toMatchObject({ allowed: false });
+    expect(during.limits[0]?.rule).toBe('attack-block');
+    await sleep(100);
+  }
+}
+
 describe('an IP presenting 50 users within a minute', () => {
   let db: TestDatabase;
   let a: TestServer;
   let b: TestServer;
+  const BLOCK_S = 6;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const env = { ...BASE, QUOTA_BLOCK_S: '5', QUOTA_ATTACK_IDENTITIES: '20' };
+    const env = { ...BASE, QUOTA_BLOCK_S: String(BLOCK_S), QUOTA_ATTACK_IDENTITIES: '20' };
     [a, b] = await Promise.all([startTestServer(db.url, env), startTestServer(db.url, env)]);
   });
 
@@ -55,30 +90,21 @@ describe('an IP presenting 50 users within a minute', () => {
     await db?.drop();
   });
 
-  it('is flagged, denied on both replicas while blocked, then admitted again', async () => {
+  it('is blocked on both replicas for QUOTA_BLOCK_S, admitted after, and blocked again only if it goes on', async () => {
     const ip = '203.0.113.7';
     // Half the users through each replica: the database unions what each saw.
     const seen = await checkMany([a.client, b.client], 50, 8, (i) => ({ ip, userId: `u${i}` }));
     expect(seen).toMatchObject({ allowed: 50, errors: 0 });
 
+    await Promise.all([a, b].map((s) => expectBlockedFor(s, ip, BLOCK_S)));
+    // Another address is not blocked.
+    for (const s of [a, b])
+      expect((await check(s.client, { ip: '203.0.113.8', userId: 'u0' })).allowed).toBe(true);
+
     const spread = async () =>
       (await attacks(a.client)).find(
         (x) => x.kind === AttackKind.ATTACK_KIND_IDENTITY_SPREAD && x.key === ip,
       );
-    await waitFor(async () => (await spread()) !== undefined, GENEROUS);
-    for (const s of [a, b]) {
-      await waitFor(async () => !(await check(s.client, { ip, userId: 'u0' })).allowed, GENEROUS);
-      const answer = await check(s.client, { ip, userId: 'u1' });
-      expect(answer).toMatchObject({ allowed: false });
-      expect(answer.limits[0]).toMatchObject({
-        rule: 'attack-block',
-        scope: Scope.SCOPE_IP,
-        key: ip,
-      });
-      // Another address is not blocked.
-      expect((await check(s.client, { ip: '203.0.113.8', userId: 'u0' })).allowed).toBe(true);
-    }
-
     // A replica's sightings may come a flush after the other's: the count follows.
     await waitFor(async () => (await spread())?.count === 50, GENEROUS);
     const flag = await spread();
@@ -87,12 +113,18 @@ describe('an IP presenting 50 users within a minute', () => {
 
     for (const s of [a, b])
       await waitFor(async () => (await check(s.client, { ip, userId: 'u0' })).allowed, GENEROUS);
-    // The pattern goes on (the sightings are still in the window), but a flag that stayed up
-    // is not blocked again: after two more detections both replicas still admit.
+    // The 50 users are still in the window, but they are what the block was for; a user or two
+    // since is no spread: after two more detections both replicas still admit.
     const runs = detections([a, b]);
     await waitFor(() => detections([a, b]) >= runs + 2, GENEROUS);
     for (const s of [a, b])
       expect((await check(s.client, { ip, userId: 'u2' })).allowed).toBe(true);
+
+    // The spread goes on after the block: blocked again, on both, for QUOTA_BLOCK_S.
+    const more = await checkMany([a.client, b.client], 30, 8, (i) => ({ ip, userId: `w${i}` }));
+    expect(more.errors).toBe(0);
+    await Promise.all([a, b].map((s) => expectBlockedFor(s, ip, BLOCK_S)));
+
     // The block's own denials are recorded, under its rule.
     const blockDenials = () =>
       a.client.admin.getViolations({
@@ -104,7 +136,7 @@ describe('an IP presenting 50 users within a minute', () => {
         limit: 0,
       });
     await waitFor(async () => (await blockDenials()).total >= 2, GENEROUS);
-  });
+  }, 120_000);
 });
 
 describe('a key denied more than QUOTA_ATTACK_DENIALS times within the window', () => {
@@ -172,5 +204,5 @@ describe('a key denied more than QUOTA_ATTACK_DENIALS times within the window', 
       `SELECT sum(count)::text AS n FROM violations WHERE rule = 'attack-block' AND key = 'hammer'`,
     );
     expect(Number(blockRows.rows[0]!.n)).toBe(21);
-  });
+  }, 120_000);
 });

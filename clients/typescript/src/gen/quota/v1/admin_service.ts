@@ -699,12 +699,15 @@ export interface TaskStatus {
   name: string;
   /** Time between runs. */
   interval: Duration | undefined;
-  /** Run by one replica at a time across the cluster. */
+  /** Run by one replica at a time, about once per interval across the cluster. */
   clusterWide: boolean;
   /** Runs on this replica, failed ones included; skipped ones not. */
   runs: number;
   failures: number;
-  /** Runs skipped because another replica held the task's lock. */
+  /**
+   * Runs skipped because another replica held the task's lock, or (a scheduled run) had run
+   * it less than an interval ago.
+   */
   skipped: number;
   /** Failures since the last success; the next run comes sooner, with backoff. */
   consecutiveFailures: number;
