@@ -3,8 +3,9 @@ import type { Logger } from '../log.js';
 import type { Job } from './Job.js';
 
 /**
- * Finds attack patterns every 5 s on one replica of the cluster: flags them (and blocks newly
- * flagged keys when blocking is on) and forgets identity sightings past the window.
+ * Finds attack patterns every 5 s on one replica of the cluster: flags them (and, when blocking
+ * is on, blocks newly flagged keys, and again keys whose block ended while their pattern goes on)
+ * and forgets identity sightings past the window.
  */
 export function attackDetectionJob(
   attacks: AttackStore,
