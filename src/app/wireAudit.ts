@@ -125,13 +125,18 @@ function auditGauges(recorder: AuditRecorder): GaugeSource[] {
     ),
     gauge(
       'quota_audit_identities_tracked',
-      'Identities (users, API keys) tracked per IP for attack detection',
+      'Identities (users, API keys) tracked for attack detection, of IPs seen with several',
       () => identities.size,
     ),
     gauge(
-      'quota_audit_identities_skipped_total',
-      'Identity sightings not tracked since start (per-IP or total bound reached)',
-      () => identities.skipped,
+      'quota_audit_identity_single_ips',
+      'IPs remembered with one user and/or one API key (not written)',
+      () => identities.singleIps,
+    ),
+    gauge(
+      'quota_audit_identities_evicted_total',
+      'Identity sightings forgotten before leaving the window to make room for newer ones since start',
+      () => identities.evicted,
     ),
   ];
 }

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
-import { IdentityTracker } from '../../src/audit/IdentityTracker.js';
+import {
+  IdentityTracker,
+  type IdentityTrackerOptions,
+  type SightingBatch,
+} from '../../src/audit/IdentityTracker.js';
+
 import { StatsCounter } from '../../src/audit/StatsCounter.js';
 import { ViolationBuffer } from '../../src/audit/ViolationBuffer.js';
 import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
@@ -163,16 +168,19 @@ describe('StatsCounter', () => {
 });
 
 describe('IdentityTracker', () => {
-  const tracker = () => new IdentityTracker({ windowMs: 60_000, perIp: 3, total: 10 });
+  const tracker = (o: Partial<IdentityTrackerOptions> = {}) =>
+    new IdentityTracker({ windowMs: 60_000, perIp: 3, total: 12, ...o });
+  const ids = (batch: SightingBatch) => batch.rows.map((r) => `${r.ip} ${r.identity}`).sort();
+  const hash = (k: string) => new ApiKeyHasher(Buffer.alloc(32, 1)).hash(k);
 
-  it('writes nothing for an IP with one identity, all of an IP once it has a second', () => {
+  it('writes nothing for an IP with one identity, all of an IP once it has a second, then what changed', () => {
     const t = tracker();
     t.seen('192.0.2.1', 'alice', undefined, 1000);
     t.seen('192.0.2.1', 'alice', undefined, 2000);
     expect(t.pending(3000).rows).toEqual([]);
     t.seen('192.0.2.1', 'bob', undefined, 4000);
     const batch = t.pending(5000);
-    expect(batch.rows).toEqual([
+    expect([...batch.rows].sort((a, b) => a.lastSeenMs - b.lastSeenMs)).toEqual([
       { ip: '192.0.2.1', identity: 'user:alice', lastSeenMs: 2000 },
       { ip: '192.0.2.1', identity: 'user:bob', lastSeenMs: 4000 },
     ]);
@@ -184,34 +192,100 @@ describe('IdentityTracker', () => {
     ]);
   });
 
-  it('writes a batch again until it is marked written', () => {
+  it('writes a batch again until it is marked written, and a sighting seen since then again', () => {
     const t = tracker();
     t.seen('192.0.2.1', 'alice', undefined, 1000);
     t.seen('192.0.2.1', 'bob', undefined, 1000);
-    expect(t.pending(2000).rows).toHaveLength(2);
+    const first = t.pending(2000);
+    expect(first.rows).toHaveLength(2);
     expect(t.pending(3000).rows).toHaveLength(2);
+    t.seen('192.0.2.1', 'bob', undefined, 3500);
+    t.written(first);
+    expect(t.pending(4000).rows).toEqual([
+      { ip: '192.0.2.1', identity: 'user:bob', lastSeenMs: 3500 },
+    ]);
   });
 
-  it('names API keys by their hash prefix and forgets what left the window', () => {
+  it('counts users and API keys apart: one user with one key is one identity of each', () => {
     const t = tracker();
-    const hash = new ApiKeyHasher(Buffer.alloc(32, 1)).hash('k');
-    t.seen('192.0.2.1', 'alice', hash, 1000);
-    expect(t.pending(2000).rows.map((r) => r.identity)).toEqual([
-      'user:alice',
-      `api_key:${apiKeyPrefix(hash)}`,
-    ]);
+    t.seen('192.0.2.1', 'alice', hash('k'), 1000);
+    t.seen('192.0.2.1', 'alice', hash('k'), 2000);
+    expect(t.pending(3000).rows).toEqual([]);
+    expect(t.singleIps).toBe(1);
+    t.seen('192.0.2.1', 'alice', hash('k2'), 4000);
+    expect(ids(t.pending(5000))).toEqual(
+      [
+        `192.0.2.1 api_key:${apiKeyPrefix(hash('k'))}`,
+        `192.0.2.1 api_key:${apiKeyPrefix(hash('k2'))}`,
+        '192.0.2.1 user:alice',
+      ].sort(),
+    );
+    expect(t.size).toBe(3);
+  });
+
+  it('forgets what left the window: an identity past it is not a second one', () => {
+    const t = tracker();
+    t.seen('192.0.2.1', 'alice', undefined, 1000);
+    t.seen('192.0.2.1', 'bob', undefined, 1000 + 60_001);
+    expect(t.pending(1000 + 60_002).rows).toEqual([]);
+    t.seen('192.0.2.2', 'a', undefined, 1000);
+    t.seen('192.0.2.2', 'b', undefined, 1000);
     expect(t.size).toBe(2);
     expect(t.pending(1000 + 60_001).rows).toEqual([]);
-    expect(t.size).toBe(0);
+    expect([t.size, t.singleIps]).toEqual([0, 1]);
   });
 
-  it('keeps at most perIp identities per IP and total in all, counting what it skipped', () => {
-    const t = tracker();
-    for (let i = 0; i < 10; i++) t.seen('192.0.2.1', `u${i}`, undefined, 1000);
-    expect(t.size).toBe(3);
-    for (let ip = 2; ip < 8; ip++) t.seen(`192.0.2.${ip}`, 'a', 'b', 1000);
-    expect(t.size).toBe(10);
-    // 7 users past perIp; past total, 192.0.2.5's API key, and the calls of .6 and .7.
-    expect(t.skipped).toBe(7 + 1 + 2);
+  it('keeps the most recent identities when full: per IP and kind, over all IPs, and single IPs', () => {
+    const t = tracker({ singles: 3 });
+    for (let i = 0; i < 10; i++) t.seen('192.0.2.1', `u${i}`, undefined, 1000 + i);
+    expect(ids(t.pending(2000))).toEqual([
+      '192.0.2.1 user:u7',
+      '192.0.2.1 user:u8',
+      '192.0.2.1 user:u9',
+    ]);
+    expect(t.evicted).toBe(7);
+    // Four more IPs of three users each: the least recently seen IP (.1) makes room.
+    for (let ip = 2; ip <= 5; ip++)
+      for (const u of ['a', 'b', 'c']) t.seen(`192.0.2.${ip}`, u, undefined, 3000 + ip);
+    expect(t.size).toBe(12);
+    expect(ids(t.pending(4000)).some((r) => r.startsWith('192.0.2.1 '))).toBe(false);
+    // Single IPs: the oldest makes room for the newest.
+    for (let ip = 10; ip < 14; ip++) t.seen(`198.51.100.${ip}`, 'x', undefined, 5000 + ip);
+    expect(t.singleIps).toBe(3);
+    t.seen('198.51.100.10', 'y', undefined, 6000);
+    t.seen('198.51.100.13', 'y', undefined, 6000);
+    expect(ids(t.pending(7000)).filter((r) => r.startsWith('198.51.100.'))).toEqual([
+      '198.51.100.13 user:x',
+      '198.51.100.13 user:y',
+    ]);
+  });
+
+  it('is not blinded by a flood of one-identity IPs: the attacker after them is seen', () => {
+    const t = new IdentityTracker({ windowMs: 60_000, perIp: 100 });
+    const now = 1_000_000;
+    for (let i = 0; i < 100_000; i++)
+      t.seen(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'u', undefined, now);
+    for (let u = 0; u < 50; u++) t.seen('203.0.113.9', `victim-${u}`, undefined, now + 1000);
+    const batch = t.pending(now + 2000);
+    expect(batch.rows.filter((r) => r.ip === '203.0.113.9')).toHaveLength(50);
+    expect(batch.rows).toHaveLength(50);
+  });
+
+  it('gives from pending what changed since the last write, however many IPs it tracks', () => {
+    const t = new IdentityTracker({ windowMs: 60_000, perIp: 100 });
+    const now = 1e9;
+    for (let i = 0; i < 50_000; i++) {
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      t.seen(ip, 'a', undefined, now);
+      t.seen(ip, 'b', undefined, now);
+    }
+    const first = t.pending(now + 1);
+    expect(first.rows).toHaveLength(100_000);
+    t.written(first);
+    expect(t.pending(now + 2).rows).toEqual([]);
+    t.seen('10.0.0.7', 'a', undefined, now + 3);
+    expect(t.pending(now + 4).rows).toEqual([
+      { ip: '10.0.0.7', identity: 'user:a', lastSeenMs: now + 3 },
+    ]);
   });
 });

@@ -129,12 +129,17 @@ describe('AuditRecorder', () => {
     const r = recorder(store);
     const hash = new ApiKeyHasher(Buffer.alloc(32, 3)).hash('k');
     r.decided(limitEvent({ caller: { ip: '192.0.2.9', userId: 'a' }, at: 9000 }));
-    r.decided(denial('x', { caller: { ip: '192.0.2.9', apiKeyHash: hash }, at: 9500 }));
-    r.decided(limitEvent({ caller: { ip: '192.0.2.10', userId: 'a' }, at: 9000 }));
+    r.decided(
+      denial('x', { caller: { ip: '192.0.2.9', userId: 'b', apiKeyHash: hash }, at: 9500 }),
+    );
+    r.decided(
+      limitEvent({ caller: { ip: '192.0.2.10', userId: 'a', apiKeyHash: hash }, at: 9000 }),
+    );
     await r.flushViolations();
     expect(store.sightings.map((s) => [s.ip, s.identity]).sort()).toEqual([
       ['192.0.2.9', `api_key:${apiKeyPrefix(hash)}`],
       ['192.0.2.9', 'user:a'],
+      ['192.0.2.9', 'user:b'],
     ]);
   });
 });
