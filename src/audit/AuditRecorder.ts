@@ -1,4 +1,4 @@
-import type { DecisionEvent, DecisionListener } from '../core/decisions.js';
+import { ATTACK_BLOCK_RULE, type DecisionEvent, type DecisionListener } from '../core/decisions.js';
 import { IdentityTracker } from './IdentityTracker.js';
 import type { AuditStore, PendingCounts, PendingViolation } from './ports.js';
 import { StatsCounter } from './StatsCounter.js';
@@ -53,10 +53,13 @@ export class AuditRecorder implements DecisionListener {
     if (!this.options.enabled) return;
     const { caller } = event;
     if (event.source === 'check_limit') {
-      // Every call counts towards an identity spread, admitted or not.
+      // Every call counts towards an identity spread, admitted or not; but not one an attack
+      // block denied: those identities were not asked about, and would keep the block's
+      // pattern alive.
       if (
         caller.ip !== undefined &&
-        (caller.userId !== undefined || caller.apiKeyHash !== undefined)
+        (caller.userId !== undefined || caller.apiKeyHash !== undefined) &&
+        !event.rules.some((r) => r.rule === ATTACK_BLOCK_RULE)
       )
         this.identities.seen(caller.ip, caller.userId, caller.apiKeyHash, event.at);
       if (event.allowed || event.degraded) return;
@@ -66,10 +69,11 @@ export class AuditRecorder implements DecisionListener {
       }
       return;
     }
-    // A command denied for its quota or for its host's load; not the failure mode's answer,
-    // which is about the database, not the caller.
+    // A command denied for its quota. Not a host's load (SYSTEM_OVERLOADED): that is no doing
+    // of the caller's, and one loaded host would make every user on it look like an attacker.
+    // Nor the failure mode's answer, which is about the database, not the caller.
     const rule = event.rules[0];
-    if (!event.allowed && !event.degraded && rule)
+    if (!event.allowed && !event.degraded && event.reason !== 'SYSTEM_OVERLOADED' && rule)
       this.violations.record(event.source, rule, caller, event.reason, event.at);
   }
 

@@ -13,6 +13,7 @@ import {
   validateStatsFilter,
   validateViolationFilter,
 } from '../../src/audit/validateAuditFilter.js';
+import { ATTACK_BLOCK_RULE } from '../../src/core/decisions.js';
 import { ValidationError } from '../../src/errors.js';
 import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
 import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvents.js';
@@ -49,6 +50,8 @@ const recorder = (store: AuditStore, enabled = true, now = () => 10_000) =>
     now,
   });
 const sum = (rows: readonly { count: number }[]) => rows.reduce((n, r) => n + r.count, 0);
+const denied = (rows: readonly PendingCounts[], name: string) =>
+  rows.filter((s) => s.name === name).reduce((n, s) => n + s.denied, 0);
 
 describe('AuditRecorder', () => {
   it('records each non-shadow rule that denied, not shadow rules, replays or the failure mode', async () => {
@@ -75,7 +78,7 @@ describe('AuditRecorder', () => {
     ]);
   });
 
-  it('records a denied command with its reason, and SYSTEM_OVERLOADED too', async () => {
+  it('records a command denied for its quota, not one denied for its host load, which statistics still count', async () => {
     const store = new MemoryAuditStore();
     const r = recorder(store);
     r.decided(
@@ -90,10 +93,13 @@ describe('AuditRecorder', () => {
     r.decided(commandEvent({ allowed: false, reason: 'SYSTEM_OVERLOADED' }));
     r.decided(commandEvent({ allowed: false, degraded: true, reason: 'QUOTA_UNAVAILABLE' }));
     await r.flushViolations();
-    expect(store.violations.map((v) => [v.source, v.rule, v.key, v.reason]).sort()).toEqual([
+    await r.flushStats();
+    expect(store.violations.map((v) => [v.source, v.rule, v.key, v.reason])).toEqual([
       ['command_quota', 'command:shell', 'alice/shell', 'QUOTA_EXCEEDED: daily'],
-      ['command_quota', 'command:shell', 'alice/shell', 'SYSTEM_OVERLOADED'],
     ]);
+    const command = store.stats.filter((s) => s.kind === 'command');
+    expect(denied(command, '*')).toBe(2);
+    expect(denied(command, 'shell')).toBe(2);
   });
 
   it('switched off records no violations or sightings, and still counts statistics', async () => {
@@ -141,6 +147,24 @@ describe('AuditRecorder', () => {
       ['192.0.2.9', 'user:a'],
       ['192.0.2.9', 'user:b'],
     ]);
+  });
+
+  it('records no sighting from a call an attack block denied', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    const block = outcome({
+      rule: ATTACK_BLOCK_RULE,
+      scope: 'ip',
+      key: '192.0.2.9',
+      exceeded: true,
+    });
+    for (const userId of ['a', 'b', 'c'])
+      r.decided(
+        limitEvent({ allowed: false, rules: [block], caller: { ip: '192.0.2.9', userId } }),
+      );
+    await r.flushViolations();
+    expect(store.sightings).toEqual([]);
+    expect(sum(store.violations)).toBe(3);
   });
 });
 
