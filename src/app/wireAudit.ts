@@ -95,8 +95,8 @@ function auditGauges(recorder: AuditRecorder): GaugeSource[] {
   return [
     gauge(
       'quota_audit_buffer_rows',
-      'Violation rows waiting to be written (distinct rows, folded ones included)',
-      () => violations.size,
+      'Violation rows waiting to be written (distinct rows, folded ones included, and those of a failed write)',
+      () => violations.size + recorder.pendingViolations.rows,
     ),
     gauge(
       'quota_audit_violations_aggregated_total',
@@ -115,8 +115,13 @@ function auditGauges(recorder: AuditRecorder): GaugeSource[] {
     ),
     gauge(
       'quota_audit_stats_rows',
-      'Decision statistics rows waiting to be added (hours x rules and command types)',
-      () => stats.size,
+      'Decision statistics rows waiting to be added (hours x rules and command types, and those of a failed write)',
+      () => stats.size + recorder.pendingStats.rows,
+    ),
+    gauge(
+      'quota_audit_batches_already_written_total',
+      'Audit batches sent again after a failure that the database had committed (skipped by their id) since start',
+      () => recorder.pendingViolations.alreadyWritten + recorder.pendingStats.alreadyWritten,
     ),
     gauge(
       'quota_audit_stats_folded_total',

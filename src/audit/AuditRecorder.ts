@@ -1,16 +1,20 @@
 import { ATTACK_BLOCK_RULE, type DecisionEvent, type DecisionListener } from '../core/decisions.js';
+import { BatchQueue } from './BatchQueue.js';
 import { IdentityTracker } from './IdentityTracker.js';
 import type { AuditStore, PendingCounts, PendingViolation } from './ports.js';
 import { StatsCounter } from './StatsCounter.js';
 import { ViolationBuffer } from './ViolationBuffer.js';
 
-/** Rows per write: each write is one statement, committed or not as a whole. */
+/** Rows per write: each write is one transaction, committed or not as a whole. */
 const CHUNK = 5000;
 
 export interface AuditRecorderOptions {
   /** Record violations and identity sightings; statistics are counted either way. */
   readonly enabled: boolean;
-  /** Distinct violation rows buffered between flushes. */
+  /**
+   * Distinct violation rows held between flushes, the ones taken and not written yet included;
+   * past it denials are counted under their rule without details.
+   */
   readonly bufferSize: number;
   /** Attack detection window, in ms: how long an identity sighting counts. */
   readonly windowMs: number;
@@ -20,25 +24,36 @@ export interface AuditRecorderOptions {
   readonly maxStatNames?: number;
   /** Wall-clock ms. @default Date.now */
   readonly now?: () => number;
+  /** Ids of the batches written. @default crypto.randomUUID */
+  readonly newBatchId?: () => string;
 }
 
 /**
  * The audit's decision listener: told of every answer on the hot path, it only counts and
  * buffers in memory (Map lookups, no waiting); flushes write the buffers in batches. Replays
- * count nothing. A failed write keeps its rows, merged with what came meanwhile, for the next
- * flush.
+ * count nothing.
+ *
+ * A failed write of violations or statistics keeps its chunks as they were, under their batch
+ * ids, and sends them first at the next flush; a chunk that committed after all is skipped by
+ * its id, so nothing counts twice. New denials keep going to the live buffer meanwhile.
  */
 export class AuditRecorder implements DecisionListener {
   readonly violations: ViolationBuffer;
   readonly stats: StatsCounter;
   readonly identities: IdentityTracker;
+  /** Violation chunks taken and not confirmed written. */
+  readonly pendingViolations: BatchQueue<PendingViolation>;
+  /** Statistics chunks taken and not confirmed written. */
+  readonly pendingStats: BatchQueue<PendingCounts>;
   private readonly now: () => number;
 
   constructor(
     private readonly store: AuditStore,
     private readonly options: AuditRecorderOptions,
   ) {
-    this.violations = new ViolationBuffer(options.bufferSize);
+    this.pendingViolations = new BatchQueue(CHUNK, options.newBatchId);
+    this.pendingStats = new BatchQueue(CHUNK, options.newBatchId);
+    this.violations = new ViolationBuffer(options.bufferSize, () => this.pendingViolations.rows);
     this.stats = new StatsCounter(options.maxStatNames);
     this.identities = new IdentityTracker({
       windowMs: options.windowMs,
@@ -49,6 +64,7 @@ export class AuditRecorder implements DecisionListener {
 
   decided(event: DecisionEvent): void {
     if (event.replayed) return;
+    const { at } = event;
     this.stats.count(event);
     if (!this.options.enabled) return;
     const { caller } = event;
@@ -61,11 +77,10 @@ export class AuditRecorder implements DecisionListener {
         (caller.userId !== undefined || caller.apiKeyHash !== undefined) &&
         !event.rules.some((r) => r.rule === ATTACK_BLOCK_RULE)
       )
-        this.identities.seen(caller.ip, caller.userId, caller.apiKeyHash, event.at);
+        this.identities.seen(caller.ip, caller.userId, caller.apiKeyHash, at);
       if (event.allowed || event.degraded) return;
       for (const r of event.rules) {
-        if (r.exceeded && !r.shadow)
-          this.violations.record(event.source, r, caller, undefined, event.at);
+        if (r.exceeded && !r.shadow) this.violations.record(event.source, r, caller, undefined, at);
       }
       return;
     }
@@ -74,15 +89,14 @@ export class AuditRecorder implements DecisionListener {
     // Nor the failure mode's answer, which is about the database, not the caller.
     const rule = event.rules[0];
     if (!event.allowed && !event.degraded && event.reason !== 'SYSTEM_OVERLOADED' && rule)
-      this.violations.record(event.source, rule, caller, event.reason, event.at);
+      this.violations.record(event.source, rule, caller, event.reason, at);
   }
 
-  /** Writes the buffered violations, then the identity sightings not written yet. */
+  /** Writes the chunks kept from a failed flush, the buffered violations, then the sightings. */
   async flushViolations(): Promise<void> {
-    await writeChunks(
-      this.violations.take(),
-      (rows) => this.store.appendViolations(rows),
-      (rest) => this.violations.restore(rest),
+    await this.pendingViolations.flush(
+      () => this.violations.take(),
+      (id, rows) => this.store.appendViolations(id, rows),
     );
     const sightings = this.identities.pending(this.now());
     if (sightings.rows.length === 0) return;
@@ -91,32 +105,17 @@ export class AuditRecorder implements DecisionListener {
     this.identities.written(sightings);
   }
 
-  /** Adds the counted statistics to the stored ones. */
+  /** Adds the counted statistics to the stored ones (chunks kept from a failed flush first). */
   async flushStats(): Promise<void> {
-    await writeChunks(
-      sortedCounts(this.stats.take()),
-      (rows) => this.store.addStats(rows),
-      (rest) => this.stats.restore(rest),
+    await this.pendingStats.flush(
+      () => sortedCounts(this.stats.take()),
+      (id, rows) => this.store.addStats(id, rows),
     );
   }
-}
 
-/**
- * Writes `rows` a chunk at a time; when a chunk fails, it and the chunks after it go back
- * through `restore` (the ones before it are written) and the error is thrown.
- */
-async function writeChunks<T extends PendingViolation | PendingCounts>(
-  rows: readonly T[],
-  write: (chunk: readonly T[]) => Promise<void>,
-  restore: (rest: readonly T[]) => void,
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    try {
-      await write(rows.slice(i, i + CHUNK));
-    } catch (err) {
-      restore(rows.slice(i));
-      throw err;
-    }
+  /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
+  forgetBatches(olderThanS: number): Promise<number> {
+    return this.store.forgetBatches(olderThanS);
   }
 }
 

@@ -102,17 +102,6 @@ export class StatsCounter {
     return rows;
   }
 
-  /** Puts back rows whose write failed, added to what was counted meanwhile. */
-  restore(rows: readonly PendingCounts[]): void {
-    for (const r of rows) {
-      const c = this.counts(this.hour(r.hourMs)[r.kind], r.name);
-      c.allowed += r.allowed;
-      c.denied += r.denied;
-      c.shadowDenied += r.shadowDenied;
-      c.degraded += r.degraded;
-    }
-  }
-
   private hour(hourMs: number): Hour {
     let hour = this.hours.get(hourMs);
     if (!hour) {

@@ -10,7 +10,8 @@ const MAX_FOLDS = 10_000;
 
 /**
  * Denials waiting to be written. Identical denials (every recorded field the same) share one
- * row with a count and their first and last time. At most `capacity` such rows: past it a
+ * row with a count and their first and last time. At most `capacity` such rows, counting the
+ * `held` ones already taken and not yet written: past it a
  * denial is counted in its source, rule and scope's folded row (key '' and no details), so the
  * count is never lost; only past MAX_FOLDS of those is one dropped, and counted. Recording is a
  * string join and a Map lookup; nothing waits.
@@ -22,7 +23,10 @@ export class ViolationBuffer {
   private foldedCount = 0;
   private droppedCount = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly held: () => number = () => 0,
+  ) {}
 
   /** Rows buffered (detailed and folded). */
   get size(): number {
@@ -74,7 +78,7 @@ export class ViolationBuffer {
       stretch(row, at, at, 1);
       return;
     }
-    if (this.rows.size < this.capacity) {
+    if (this.rows.size + this.held() < this.capacity) {
       this.rows.set(id, {
         firstAtMs: at,
         lastAtMs: at,
@@ -102,34 +106,6 @@ export class ViolationBuffer {
     this.rows = new Map();
     this.folds = new Map();
     return batch;
-  }
-
-  /** Puts back rows whose write failed, merged with what was recorded meanwhile. */
-  restore(batch: readonly PendingViolation[]): void {
-    for (const r of batch) {
-      if (r.key === '') {
-        // Counted as folded when first folded.
-        this.fold(r.source, r.rule, r.scope, r.firstAtMs, r.lastAtMs, r.count, false);
-        continue;
-      }
-      const id = identity(
-        r.source,
-        r.rule,
-        r.scope,
-        r.key,
-        r.ip,
-        r.userId,
-        r.apiKeyPrefix,
-        r.path,
-        r.userAgent,
-        r.host,
-        r.reason,
-      );
-      const row = this.rows.get(id);
-      if (row) stretch(row, r.firstAtMs, r.lastAtMs, r.count);
-      else if (this.rows.size < this.capacity) this.rows.set(id, { ...r });
-      else this.fold(r.source, r.rule, r.scope, r.firstAtMs, r.lastAtMs, r.count);
-    }
   }
 
   private fold(

@@ -48,15 +48,20 @@ export interface PendingCounts {
 }
 
 /**
- * Where the audit's batches go. Each call MUST write all of its rows or none (one statement or
- * one transaction), so that a failed write can be retried without counting anything twice.
+ * Where the audit's batches go. A write of violations or statistics carries the batch's id and
+ * MUST write all of its rows or none, together with the id (one transaction), and write nothing
+ * when the id was written before: a write reported failed may still have committed (the caller
+ * gave up waiting, the server went on), so the same batch is sent again under the same id, and
+ * then must not count twice. Resolves false when the batch had been written already.
  */
 export interface AuditStore {
-  appendViolations(rows: readonly PendingViolation[]): Promise<void>;
-  /** Upserts: a stored sighting keeps the later of the two times. */
+  appendViolations(batchId: string, rows: readonly PendingViolation[]): Promise<boolean>;
+  /** Upserts: a stored sighting keeps the later of the two times (so a retry adds nothing). */
   recordSightings(rows: readonly Sighting[]): Promise<void>;
   /** Adds the counts to those stored for the same hour, kind and name. */
-  addStats(rows: readonly PendingCounts[]): Promise<void>;
+  addStats(batchId: string, rows: readonly PendingCounts[]): Promise<boolean>;
+  /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
+  forgetBatches(olderThanS: number): Promise<number>;
 }
 
 /**

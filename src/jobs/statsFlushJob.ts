@@ -4,7 +4,7 @@ import type { Job } from './Job.js';
 
 /**
  * Adds this replica's decision counts to the stored statistics every 5 s; the last counts on
- * stop, before the pool closes. A failed write keeps the counts for the next run.
+ * stop, before the pool closes. A failed write keeps its chunks, sent first at the next run.
  */
 export function statsFlushJob(recorder: AuditRecorder, logger: Logger): Job {
   return {
@@ -16,7 +16,10 @@ export function statsFlushJob(recorder: AuditRecorder, logger: Logger): Job {
       await recorder
         .flushStats()
         .catch((err: unknown) =>
-          logger.error({ err, rows: recorder.stats.size }, 'statistics not written at stop: lost'),
+          logger.error(
+            { err, rows: recorder.stats.size + recorder.pendingStats.rows },
+            'statistics not written at stop: lost',
+          ),
         );
     },
   };

@@ -1,22 +1,33 @@
 import type { AuditStore, PendingCounts, PendingViolation, Sighting } from '../audit/ports.js';
 import type { Database } from './Database.js';
+import { deleteInBatches } from './deleteInBatches.js';
 
 /**
- * Bounds of one audit write on the server. A write that cannot get its table's lock soon (a
- * long lock held by maintenance) fails with an error of the server's own, so the rows go back
- * to the buffer and the next flush retries; and the statement ends on the server before the
- * client gives up on it (Database's bound is longer), so a write reported failed did not commit.
+ * Bounds of one audit write on the server: a write that cannot get its table's lock soon (a
+ * long lock held by maintenance) fails with an error of the server's own, and the next flush
+ * sends the batch again. These do not make "reported failed" mean "not committed": the
+ * client's bound also covers the wait for a connection, so it can give up on a write the server
+ * then commits. The batch id does that (see batchWrite).
  */
 const WRITE_BOUNDS = `SET LOCAL lock_timeout = '500ms'; SET LOCAL statement_timeout = '1500ms'`;
+
+/**
+ * Records the batch's id first, in the batch's transaction: a batch whose id is there was
+ * written (the id commits with its rows or not at all), so it is skipped. A second sending of a
+ * batch still being written waits here on the id's row for the first to end, then skips it or
+ * writes it.
+ */
+const CLAIM_BATCH = `INSERT INTO audit_batches (id) VALUES ($1) ON CONFLICT DO NOTHING`;
 
 /** The audit's batched writes: one statement per batch, in a transaction with server bounds. */
 export class PgAuditStore implements AuditStore {
   constructor(private readonly db: Database) {}
 
-  async appendViolations(rows: readonly PendingViolation[]): Promise<void> {
-    if (rows.length === 0) return;
+  async appendViolations(batchId: string, rows: readonly PendingViolation[]): Promise<boolean> {
+    if (rows.length === 0) return true;
     const col = <K extends keyof PendingViolation>(k: K) => rows.map((r) => r[k]);
-    await this.write(
+    return this.batchWrite(
+      batchId,
       `INSERT INTO violations (first_at, last_at, count, source, rule, scope, key, ip, user_id,
          api_key_prefix, path, user_agent, host, reason)
        SELECT to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), c, s, r, sc, k, ip, u, p, pa, ua, h, re
@@ -59,10 +70,11 @@ export class PgAuditStore implements AuditStore {
     );
   }
 
-  async addStats(rows: readonly PendingCounts[]): Promise<void> {
-    if (rows.length === 0) return;
+  async addStats(batchId: string, rows: readonly PendingCounts[]): Promise<boolean> {
+    if (rows.length === 0) return true;
     const col = <K extends keyof PendingCounts>(k: K) => rows.map((r) => r[k]);
-    await this.write(
+    return this.batchWrite(
+      batchId,
       `INSERT INTO decision_stats AS d (hour, kind, name, allowed, denied, shadow_denied, degraded)
        SELECT to_timestamp(h / 1000.0), k, n, a, de, s, dg
          FROM unnest($1::float8[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
@@ -83,6 +95,31 @@ export class PgAuditStore implements AuditStore {
         col('degraded'),
       ],
     );
+  }
+
+  async forgetBatches(olderThanS: number): Promise<number> {
+    // In short batches, skipping rows a writer holds, like every cleanup.
+    const deleted = await deleteInBatches(this.db, {
+      audit_batches: {
+        text: `DELETE FROM audit_batches WHERE ctid = ANY (ARRAY(
+                 SELECT ctid FROM audit_batches
+                  WHERE written_at < clock_timestamp() - make_interval(secs => $2)
+                  LIMIT $1 FOR UPDATE SKIP LOCKED))`,
+        values: [olderThanS],
+      },
+    });
+    return deleted.audit_batches;
+  }
+
+  /** `sql` in a transaction with the batch's id; false, writing nothing, when it was written. */
+  private async batchWrite(batchId: string, sql: string, values: unknown[]): Promise<boolean> {
+    return this.db.transaction(async (client) => {
+      await client.query(WRITE_BOUNDS);
+      const claimed = await client.query(CLAIM_BATCH, [batchId]);
+      if (claimed.rowCount === 0) return false;
+      await client.query(sql, values);
+      return true;
+    });
   }
 
   private async write(sql: string, values: unknown[]): Promise<void> {

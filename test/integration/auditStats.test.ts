@@ -10,6 +10,7 @@ import {
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { AuditRecorder } from '../../src/audit/AuditRecorder.js';
 import { silentLogger } from '../../src/log.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { Database } from '../../src/store/Database.js';
 import { PgAuditStore } from '../../src/store/PgAuditStore.js';
 import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvents.js';
@@ -180,18 +181,25 @@ describe('decision statistics through two replicas', () => {
 
     // Stopping writes what the replicas still counted: nothing more, nothing twice.
     await Promise.all([a.stop(), b.stop()]);
-    const stored = await db.query<{ kind: string; name: string; allowed: string; denied: string }>(
-      `SELECT kind, name, sum(allowed)::text AS allowed, sum(denied)::text AS denied
+    const stored = await db.query<{
+      kind: string;
+      name: string;
+      allowed: string;
+      denied: string;
+      shadow_denied: string;
+      degraded: string;
+    }>(
+      `SELECT kind, name, sum(allowed)::text AS allowed, sum(denied)::text AS denied,
+              sum(shadow_denied)::text AS shadow_denied, sum(degraded)::text AS degraded
          FROM decision_stats GROUP BY kind, name`,
     );
     for (const r of stored.rows) {
-      const want = (r.kind === 'rule' ? limits : commands).get(r.name)!;
-      expect([r.kind, r.name, Number(r.allowed), Number(r.denied)]).toEqual([
+      const want = (r.kind === 'rule' ? limits : commands).get(r.name);
+      expect([
         r.kind,
         r.name,
-        want.allowed,
-        want.denied,
-      ]);
+        ...[r.allowed, r.denied, r.shadow_denied, r.degraded].map(Number),
+      ]).toEqual([r.kind, r.name, want?.allowed, want?.denied, want?.shadowDenied, want?.degraded]);
     }
     expect(stored.rows).toHaveLength(limits.size + commands.size);
     [a, b] = [undefined as never, undefined as never];
@@ -258,5 +266,98 @@ describe('a statistics or violations write the database refuses', () => {
       `SELECT sum(denied)::text AS n FROM decision_stats WHERE name = 'lk'`,
     );
     expect(Number(again.rows[0]!.n)).toBe(8);
+  });
+});
+
+describe('a write the service gives up on that the database then commits', () => {
+  let db: TestDatabase;
+  let database: Database;
+  const BOUND_MS = 1000;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // One connection, and a bound on writes (slowTimeoutMs) that covers the wait for it.
+    database = new Database({
+      url: db.url,
+      timeoutMs: 250,
+      slowTimeoutMs: BOUND_MS,
+      poolSize: 1,
+      logger: silentLogger(),
+      probeIntervalMs: 50,
+    });
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await db?.drop();
+  });
+
+  /**
+   * Runs `flush` while the pool's only connection is busy until shortly before the flush's
+   * bound and `table` is locked: the write gets its connection, waits for the lock, and the
+   * service gives up on it (the flush fails); the lock is then let go, well within the write's
+   * lock_timeout, and the write commits on the server all the same.
+   */
+  async function failedButCommitted(table: string, flush: () => Promise<void>): Promise<void> {
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+      const busy = database.withConnection((c) =>
+        c.query(`SELECT pg_sleep(${(BOUND_MS - 100) / 1000})`),
+      );
+      await expect(flush()).rejects.toBeInstanceOf(StoreUnavailableError);
+      await locker.query('COMMIT');
+      await busy;
+    } finally {
+      await locker.end();
+    }
+    await waitFor(() => database.available, 10_000);
+  }
+
+  it('sends the batch again under its id, and the database counts it once', async () => {
+    const recorder = new AuditRecorder(new PgAuditStore(database), {
+      enabled: true,
+      bufferSize: 100,
+      windowMs: 60_000,
+      attackIdentities: 20,
+    });
+    const denied = async () =>
+      Number(
+        (
+          await db.query<{ n: string | null }>(
+            `SELECT sum(denied)::text AS n FROM decision_stats WHERE kind = 'rule' AND name = 'dw'`,
+          )
+        ).rows[0]!.n ?? 0,
+      );
+    const violations = async () =>
+      Number(
+        (
+          await db.query<{ n: string | null }>(
+            `SELECT sum(count)::text AS n FROM violations WHERE rule = 'dw'`,
+          )
+        ).rows[0]!.n ?? 0,
+      );
+    for (let i = 0; i < 7; i++) recorder.decided(denial('dw', { at: Date.now() }));
+
+    await failedButCommitted('decision_stats', () => recorder.flushStats());
+    // Reported failed, committed all the same.
+    await waitFor(async () => (await denied()) === 7, 10_000);
+    await failedButCommitted('violations', () => recorder.flushViolations());
+    await waitFor(async () => (await violations()) === 7, 10_000);
+    expect([recorder.pendingStats.size, recorder.pendingViolations.size]).toEqual([1, 1]);
+
+    // Denials meanwhile go to the live buffer; the next flushes send the kept batches first
+    // (skipped: their ids are written), then those.
+    for (let i = 0; i < 3; i++) recorder.decided(denial('dw', { at: Date.now() }));
+    await recorder.flushStats();
+    await recorder.flushViolations();
+    expect(await denied()).toBe(10);
+    expect(await violations()).toBe(10);
+    expect(recorder.pendingStats.alreadyWritten).toBe(1);
+    expect(recorder.pendingViolations.alreadyWritten).toBe(1);
+    const batches = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM audit_batches`);
+    expect(Number(batches.rows[0]!.n)).toBe(4);
   });
 });

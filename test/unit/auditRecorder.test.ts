@@ -18,37 +18,56 @@ import { ValidationError } from '../../src/errors.js';
 import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
 import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvents.js';
 
-/** An AuditStore port in memory that fails while `failing` is set. */
+/**
+ * An AuditStore port in memory with the contract's batch ids. `failing`: writes throw;
+ * `commitThenFail`: a write commits and then throws, as one the caller gave up on that the
+ * server committed.
+ */
 class MemoryAuditStore implements AuditStore {
   violations: PendingViolation[] = [];
   sightings: Sighting[] = [];
   stats: PendingCounts[] = [];
+  readonly batchIds = new Set<string>();
   failing = false;
-  async appendViolations(rows: readonly PendingViolation[]) {
-    this.check();
-    this.violations.push(...rows);
+  commitThenFail = false;
+  constructor(public now: () => number = Date.now) {}
+  async appendViolations(id: string, rows: readonly PendingViolation[]) {
+    return this.batch(id, () => this.violations.push(...rows));
   }
   async recordSightings(rows: readonly Sighting[]) {
     this.check();
     this.sightings.push(...rows);
   }
-  async addStats(rows: readonly PendingCounts[]) {
+  async addStats(id: string, rows: readonly PendingCounts[]) {
+    return this.batch(id, () => this.stats.push(...rows));
+  }
+  async forgetBatches() {
+    return 0;
+  }
+  private batch(id: string, write: () => void): boolean {
     this.check();
-    this.stats.push(...rows);
+    if (this.batchIds.has(id)) return false;
+    this.batchIds.add(id);
+    write();
+    if (this.commitThenFail) throw new Error('gave up waiting');
+    return true;
   }
   private check() {
     if (this.failing) throw new Error('write refused');
   }
 }
 
-const recorder = (store: AuditStore, enabled = true, now = () => 10_000) =>
-  new AuditRecorder(store, {
+/** A recorder on `store`. */
+function recorder(store: MemoryAuditStore, enabled = true, now = () => 10_000, bufferSize = 100) {
+  store.now = now;
+  return new AuditRecorder(store, {
     enabled,
-    bufferSize: 100,
+    bufferSize,
     windowMs: 60_000,
     attackIdentities: 3,
     now,
   });
+}
 const sum = (rows: readonly { count: number }[]) => rows.reduce((n, r) => n + r.count, 0);
 const denied = (rows: readonly PendingCounts[], name: string) =>
   rows.filter((s) => s.name === name).reduce((n, s) => n + s.denied, 0);
@@ -114,20 +133,59 @@ describe('AuditRecorder', () => {
     expect(store.stats.find((s) => s.name === 'a')!.denied).toBe(2);
   });
 
-  it('keeps the rows of a failed flush and writes them, with later ones, on the next', async () => {
+  it('keeps the chunks of a failed flush as they were and sends them first, new denials apart', async () => {
     const store = new MemoryAuditStore();
     const r = recorder(store);
     for (let i = 0; i < 5; i++) r.decided(denial('a', { caller: { userId: `u${i % 2}` } }));
     store.failing = true;
     await expect(r.flushViolations()).rejects.toThrow('write refused');
     await expect(r.flushStats()).rejects.toThrow('write refused');
+    expect([r.pendingViolations.rows, r.violations.size]).toEqual([2, 0]);
     for (let i = 0; i < 3; i++) r.decided(denial('a'));
+    // Still failing: nothing more is taken; the new denials wait in the live buffer.
+    await expect(r.flushViolations()).rejects.toThrow('write refused');
+    expect([r.pendingViolations.rows, r.violations.size]).toEqual([2, 1]);
     store.failing = false;
     await r.flushViolations();
     await r.flushStats();
-    expect(sum(store.violations)).toBe(8);
-    expect(store.stats.find((s) => s.name === 'a')!.denied).toBe(8);
-    expect(r.violations.size).toBe(0);
+    // The kept chunk first, as it was (u0 3, u1 2), then the new denials (alice 3).
+    expect(store.violations.map((v) => [v.userId, v.count])).toEqual([
+      ['u0', 3],
+      ['u1', 2],
+      ['alice', 3],
+    ]);
+    expect(denied(store.stats, 'a')).toBe(8);
+    expect([r.violations.size, r.pendingViolations.size, r.pendingStats.size]).toEqual([0, 0, 0]);
+  });
+
+  it('counts a write reported failed that committed once: sent again under its id, it is skipped', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store);
+    for (let i = 0; i < 7; i++) r.decided(denial('a'));
+    store.commitThenFail = true;
+    await expect(r.flushViolations()).rejects.toThrow('gave up waiting');
+    await expect(r.flushStats()).rejects.toThrow('gave up waiting');
+    store.commitThenFail = false;
+    for (let i = 0; i < 3; i++) r.decided(denial('a'));
+    await r.flushViolations();
+    await r.flushStats();
+    expect(sum(store.violations)).toBe(10);
+    expect(denied(store.stats, 'a')).toBe(10);
+    expect(r.pendingViolations.alreadyWritten + r.pendingStats.alreadyWritten).toBe(2);
+  });
+
+  it('counts rows waiting from a failed write against the buffer: new ones fold, none are lost', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store, true, () => 10_000, 3);
+    for (let i = 0; i < 3; i++) r.decided(denial('a', { caller: { userId: `u${i}` } }));
+    store.failing = true;
+    await expect(r.flushViolations()).rejects.toThrow();
+    for (let i = 3; i < 6; i++) r.decided(denial('a', { caller: { userId: `u${i}` } }));
+    expect(r.violations.folded).toBe(3);
+    store.failing = false;
+    await r.flushViolations();
+    expect(sum(store.violations)).toBe(6);
+    expect(store.violations.filter((v) => v.key === '')).toMatchObject([{ count: 3 }]);
   });
 
   it('writes the sightings of an IP with several identities, from every call admitted or not', async () => {
