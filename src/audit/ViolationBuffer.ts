@@ -5,16 +5,19 @@ import type { ViolationSource } from './types.js';
 
 type Row = { -readonly [K in keyof PendingViolation]: PendingViolation[K] };
 
-/** Folded rows kept at most: one per source, rule and scope, a set the admins bound. */
+/** Folded rows kept at most: one per source, rule, scope and hour, a set the admins bound. */
 const MAX_FOLDS = 10_000;
 
+const HOUR_MS = 3_600_000;
+
 /**
- * Denials waiting to be written. Identical denials (every recorded field the same) share one
- * row with a count and their first and last time. At most `capacity` such rows, counting the
- * `held` ones already taken and not yet written: past it a
- * denial is counted in its source, rule and scope's folded row (key '' and no details), so the
- * count is never lost; only past MAX_FOLDS of those is one dropped, and counted. Recording is a
- * string join and a Map lookup; nothing waits.
+ * Denials waiting to be written. Identical denials (every recorded field the same, in the same
+ * UTC hour) share one row with a count and their first and last time, so a row never spans an
+ * hour and the hourly summary puts each denial in its own hour. At most `capacity` such rows,
+ * counting the `held` ones already taken and not yet written: past it a denial is counted in its
+ * source, rule, scope and hour's folded row (key '' and no details), so the count is never
+ * lost; only past MAX_FOLDS of those is one dropped, and counted. Recording is a string join and
+ * a Map lookup; nothing waits.
  */
 export class ViolationBuffer {
   private rows = new Map<string, Row>();
@@ -48,7 +51,7 @@ export class ViolationBuffer {
     return this.droppedCount;
   }
 
-  /** One denial by `rule` of a call from `caller`, at `at` (wall-clock ms). */
+  /** One denial by `rule` of a call from `caller`, at `at` (epoch ms, the store's clock). */
   record(
     source: ViolationSource,
     rule: RuleOutcome,
@@ -59,7 +62,10 @@ export class ViolationBuffer {
     // Never the API key itself: the caller holds its keyed hash, and only a prefix of that is kept.
     const key = rule.scope === 'api_key' ? apiKeyPrefix(rule.key) : rule.key;
     const prefix = caller.apiKeyHash === undefined ? null : apiKeyPrefix(caller.apiKeyHash);
+    const path = caller.path === undefined ? null : storedPath(caller.path);
+    const hour = Math.floor(at / HOUR_MS);
     const id = identity(
+      String(hour),
       source,
       rule.rule,
       rule.scope,
@@ -67,7 +73,7 @@ export class ViolationBuffer {
       caller.ip,
       caller.userId,
       prefix,
-      caller.path,
+      path,
       caller.userAgent,
       caller.host,
       reason,
@@ -75,7 +81,7 @@ export class ViolationBuffer {
     const row = this.rows.get(id);
     if (row) {
       this.aggregatedCount++;
-      stretch(row, at, at, 1);
+      stretch(row, at);
       return;
     }
     if (this.rows.size + this.held() < this.capacity) {
@@ -90,14 +96,14 @@ export class ViolationBuffer {
         ip: caller.ip ?? null,
         userId: caller.userId ?? null,
         apiKeyPrefix: prefix,
-        path: caller.path ?? null,
+        path,
         userAgent: caller.userAgent ?? null,
         host: caller.host ?? null,
         reason: reason ?? null,
       });
       return;
     }
-    this.fold(source, rule.rule, rule.scope, at, at, 1);
+    this.fold(hour, source, rule.rule, rule.scope, at);
   }
 
   /** Everything buffered, in one batch; the buffer starts empty. */
@@ -109,30 +115,28 @@ export class ViolationBuffer {
   }
 
   private fold(
+    hour: number,
     source: ViolationSource,
     rule: string,
     scope: string,
-    firstAt: number,
-    lastAt: number,
-    count: number,
-    counted = true,
+    at: number,
   ): void {
-    const id = `${source}\0${rule}\0${scope}`;
+    const id = `${hour}\0${source}\0${rule}\0${scope}`;
     const row = this.folds.get(id);
     if (row) {
-      if (counted) this.foldedCount += count;
-      stretch(row, firstAt, lastAt, count);
+      this.foldedCount++;
+      stretch(row, at);
       return;
     }
     if (this.folds.size >= MAX_FOLDS) {
-      this.droppedCount += count;
+      this.droppedCount++;
       return;
     }
-    if (counted) this.foldedCount += count;
+    this.foldedCount++;
     this.folds.set(id, {
-      firstAtMs: firstAt,
-      lastAtMs: lastAt,
-      count,
+      firstAtMs: at,
+      lastAtMs: at,
+      count: 1,
       source,
       rule,
       scope,
@@ -148,10 +152,19 @@ export class ViolationBuffer {
   }
 }
 
-function stretch(row: Row, firstAt: number, lastAt: number, count: number): void {
-  row.count += count;
-  if (firstAt < row.firstAtMs) row.firstAtMs = firstAt;
-  if (lastAt > row.lastAtMs) row.lastAtMs = lastAt;
+function stretch(row: Row, at: number): void {
+  row.count++;
+  if (at < row.firstAtMs) row.firstAtMs = at;
+  if (at > row.lastAtMs) row.lastAtMs = at;
+}
+
+/**
+ * A path as the audit keeps it: without its query string or fragment, which may carry secrets
+ * (`/v1/x?api_key=…`, tokens in fragments) and make every call's path a row of its own.
+ */
+export function storedPath(path: string): string {
+  const end = path.search(/[?#]/);
+  return end < 0 ? path : path.slice(0, end);
 }
 
 /**

@@ -87,7 +87,8 @@ describe('the violation audit', () => {
       ip: '::ffff:198.51.100.7',
       userId: 'filter-user',
       apiKey: 'filter-secret-key',
-      path: '/v1/things',
+      // A query string and a fragment may carry secrets: not kept.
+      path: '/v1/things?api_key=PATH-SECRET-1#token=PATH-SECRET-2',
       userAgent: 'curl/8',
       host: 'web-1',
     };
@@ -126,6 +127,10 @@ describe('the violation audit', () => {
     expect(report.recent[0]!.firstAt!.getTime()).toBeLessThanOrEqual(
       report.recent[0]!.lastAt!.getTime(),
     );
+    const leaked = await db.query(
+      `SELECT 1 FROM violations v WHERE v::text LIKE '%PATH-SECRET%' OR v::text LIKE '%?%'`,
+    );
+    expect(leaked.rows).toEqual([]);
     expect((await read({ userId: 'filter-user' })).total).toBe(3);
     expect((await read({ userId: 'someone-else' })).total).toBe(0);
     expect((await read({ ip: '198.51.100.8' })).total).toBe(0);

@@ -5,7 +5,6 @@ import {
   type IdentityTrackerOptions,
   type SightingBatch,
 } from '../../src/audit/IdentityTracker.js';
-
 import { StatsCounter } from '../../src/audit/StatsCounter.js';
 import { ViolationBuffer } from '../../src/audit/ViolationBuffer.js';
 import { ApiKeyHasher } from '../../src/limits/ApiKeyHasher.js';
@@ -67,6 +66,32 @@ describe('ViolationBuffer', () => {
     expect(b.dropped).toBe(0);
   });
 
+  it('never lets a row span an hour: identical denials either side of one are two rows', () => {
+    const b = new ViolationBuffer(100);
+    const hour = 3_600_000;
+    record(b, 'r', 'alice', hour - 500);
+    record(b, 'r', 'alice', hour - 100);
+    record(b, 'r', 'alice', hour + 100);
+    // Folded rows too: past the capacity, each hour has its own.
+    const small = new ViolationBuffer(1);
+    record(small, 'r', 'x', hour - 1);
+    for (const at of [hour - 2, hour + 1, hour + 2]) record(small, 'r', 'y', at);
+    const rows = b.take();
+    expect(rows.map((r) => [r.firstAtMs, r.lastAtMs, r.count]).sort()).toEqual([
+      [hour - 500, hour - 100, 2],
+      [hour + 100, hour + 100, 1],
+    ]);
+    const folded = small.take().filter((r) => r.key === '');
+    expect(folded.map((r) => [r.firstAtMs, r.lastAtMs, r.count]).sort()).toEqual(
+      [
+        [hour + 1, hour + 2, 2],
+        [hour - 2, hour - 2, 1],
+      ].sort(),
+    );
+    for (const r of [...rows, ...folded])
+      expect(Math.floor(r.firstAtMs / hour)).toBe(Math.floor(r.lastAtMs / hour));
+  });
+
   it('counts rows held elsewhere (taken, not written yet) against its capacity', () => {
     let held = 8;
     const b = new ViolationBuffer(10, () => held);
@@ -81,6 +106,15 @@ describe('ViolationBuffer', () => {
     held = 0;
     for (let i = 0; i < 5; i++) record(b, 'r', `u${i}`);
     expect(b.take()).toHaveLength(5);
+  });
+
+  it('keeps a path without its query string or fragment', () => {
+    const b = new ViolationBuffer(10);
+    for (const path of ['/v1/x?api_key=SECRET', '/v1/x#token=SECRET', '/v1/x?a=1#b', '/v1/x'])
+      b.record('check_limit', outcome({ exceeded: true }), { path }, undefined, 1000);
+    const rows = b.take();
+    expect(rows).toEqual([expect.objectContaining({ path: '/v1/x', count: 4 })]);
+    expect(JSON.stringify(rows)).not.toContain('SECRET');
   });
 
   it('keeps only a prefix of an API key hash, in the key and the caller fields', () => {
