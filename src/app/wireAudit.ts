@@ -53,6 +53,10 @@ export function wireAudit(
     // Blocks may have changed while the database was away.
     db.on('up', () => void blockCache.reload());
 
+    // Stamps what is recorded by the database clock from the first decision on (a failed
+    // reading is taken again at the first flush).
+    await recorder.syncClock();
+
     const bits = config.ipv6PrefixBits;
     const reports = new AuditReader(new PgAuditReports(db), {
       ipv6PrefixBits: bits,

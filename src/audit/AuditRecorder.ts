@@ -7,6 +7,10 @@ import { ViolationBuffer } from './ViolationBuffer.js';
 
 /** Rows per write: each write is one transaction, committed or not as a whole. */
 const CHUNK = 5000;
+/** How often the store's clock is read again, in ms (this host's clock may be stepped). */
+const CLOCK_SYNC_MS = 10_000;
+/** A clock reading that took longer than this says too little about when it was taken, in ms. */
+const CLOCK_SYNC_MAX_RTT_MS = 1000;
 
 export interface AuditRecorderOptions {
   /** Record violations and identity sightings; statistics are counted either way. */
@@ -22,7 +26,7 @@ export interface AuditRecorderOptions {
   readonly attackIdentities: number;
   /** Distinct names per kind and hour in the statistics. @default 10_000 */
   readonly maxStatNames?: number;
-  /** Wall-clock ms. @default Date.now */
+  /** Wall-clock ms, the clock decisions are stamped with. @default Date.now */
   readonly now?: () => number;
   /** Ids of the batches written. @default crypto.randomUUID */
   readonly newBatchId?: () => string;
@@ -32,6 +36,10 @@ export interface AuditRecorderOptions {
  * The audit's decision listener: told of every answer on the hot path, it only counts and
  * buffers in memory (Map lookups, no waiting); flushes write the buffers in batches. Replays
  * count nothing.
+ *
+ * Times are the store's: every replica stamps what it records with its estimate of the
+ * database clock (this host's clock plus the offset last measured), so that violations,
+ * statistics hours and sightings agree with the database clock that detection and reports use.
  *
  * A failed write of violations or statistics keeps its chunks as they were, under their batch
  * ids, and sends them first at the next flush; a chunk that committed after all is skipped by
@@ -46,6 +54,9 @@ export class AuditRecorder implements DecisionListener {
   /** Statistics chunks taken and not confirmed written. */
   readonly pendingStats: BatchQueue<PendingCounts>;
   private readonly now: () => number;
+  /** The store's clock minus this host's, in ms, as last measured. */
+  private offsetMs = 0;
+  private syncedAt = -Infinity;
 
   constructor(
     private readonly store: AuditStore,
@@ -62,10 +73,15 @@ export class AuditRecorder implements DecisionListener {
     this.now = options.now ?? Date.now;
   }
 
+  /** The store's clock minus this host's, in ms, as last measured. */
+  get clockOffsetMs(): number {
+    return this.offsetMs;
+  }
+
   decided(event: DecisionEvent): void {
     if (event.replayed) return;
-    const { at } = event;
-    this.stats.count(event);
+    const at = event.at + this.offsetMs;
+    this.stats.count(event, at);
     if (!this.options.enabled) return;
     const { caller } = event;
     if (event.source === 'check_limit') {
@@ -92,13 +108,31 @@ export class AuditRecorder implements DecisionListener {
       this.violations.record(event.source, rule, caller, event.reason, at);
   }
 
+  /**
+   * Reads the store's clock and keeps its offset from this host's; a reading that took too long
+   * or failed keeps the last offset (a failing store fails the write that follows anyway).
+   */
+  async syncClock(): Promise<void> {
+    const before = this.now();
+    try {
+      const storeNow = await this.store.clock();
+      const after = this.now();
+      if (after - before > CLOCK_SYNC_MAX_RTT_MS) return;
+      this.offsetMs = storeNow - (before + after) / 2;
+      this.syncedAt = after;
+    } catch {
+      // Measured again at the next flush.
+    }
+  }
+
   /** Writes the chunks kept from a failed flush, the buffered violations, then the sightings. */
   async flushViolations(): Promise<void> {
+    await this.syncIfDue();
     await this.pendingViolations.flush(
       () => this.violations.take(),
       (id, rows) => this.store.appendViolations(id, rows),
     );
-    const sightings = this.identities.pending(this.now());
+    const sightings = this.identities.pending(this.now() + this.offsetMs);
     if (sightings.rows.length === 0) return;
     for (let i = 0; i < sightings.rows.length; i += CHUNK)
       await this.store.recordSightings(sightings.rows.slice(i, i + CHUNK));
@@ -107,6 +141,7 @@ export class AuditRecorder implements DecisionListener {
 
   /** Adds the counted statistics to the stored ones (chunks kept from a failed flush first). */
   async flushStats(): Promise<void> {
+    await this.syncIfDue();
     await this.pendingStats.flush(
       () => sortedCounts(this.stats.take()),
       (id, rows) => this.store.addStats(id, rows),
@@ -116,6 +151,11 @@ export class AuditRecorder implements DecisionListener {
   /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
   forgetBatches(olderThanS: number): Promise<number> {
     return this.store.forgetBatches(olderThanS);
+  }
+
+  private async syncIfDue(): Promise<void> {
+    // Either way: a host clock stepped back must not put the next reading off.
+    if (Math.abs(this.now() - this.syncedAt) >= CLOCK_SYNC_MS) await this.syncClock();
   }
 }
 

@@ -50,9 +50,10 @@ export class StatsCounter {
     return this.foldedCount;
   }
 
-  count(event: DecisionEvent): void {
+  /** Counts `event` in the hour of `at` (epoch ms, the store's clock; the event's own by default). */
+  count(event: DecisionEvent, at = event.at): void {
     if (event.replayed) return;
-    const hour = this.hour(event.at - (event.at % HOUR_MS));
+    const hour = this.hour(at - (at % HOUR_MS));
     if (event.source === 'command_quota') {
       const all = this.counts(hour.command, ALL);
       const own = this.counts(hour.command, event.caller.commandType ?? '');

@@ -10,7 +10,10 @@ import type {
   ViolationSource,
 } from './types.js';
 
-/** `count` identical denials between firstAtMs and lastAtMs (wall-clock ms), to be written. */
+/**
+ * `count` identical denials between firstAtMs and lastAtMs, to be written. Times are epoch ms
+ * on the store's clock (as the recorder estimates it), both within one UTC hour.
+ */
 export interface PendingViolation {
   readonly firstAtMs: number;
   readonly lastAtMs: number;
@@ -29,14 +32,20 @@ export interface PendingViolation {
   readonly reason: string | null;
 }
 
-/** An IP seen presenting `identity` ("user:<id>" or "api_key:<hash prefix>"), last at lastSeenMs. */
+/**
+ * An IP seen presenting `identity` ("user:<id>" or "api_key:<hash prefix>"), last at lastSeenMs
+ * (epoch ms on the store's clock).
+ */
 export interface Sighting {
   readonly ip: string;
   readonly identity: string;
   readonly lastSeenMs: number;
 }
 
-/** Decisions of one hour (start, wall-clock ms) for one rule or command type, to be added. */
+/**
+ * Decisions of one hour (its start, epoch ms, an hour of the store's clock) for one rule or
+ * command type, to be added.
+ */
 export interface PendingCounts {
   readonly hourMs: number;
   readonly kind: 'rule' | 'command';
@@ -60,6 +69,8 @@ export interface AuditStore {
   recordSightings(rows: readonly Sighting[]): Promise<void>;
   /** Adds the counts to those stored for the same hour, kind and name. */
   addStats(batchId: string, rows: readonly PendingCounts[]): Promise<boolean>;
+  /** The store's clock now, epoch ms: the audit stamps what it records by it. */
+  clock(): Promise<number>;
   /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
   forgetBatches(olderThanS: number): Promise<number>;
 }

@@ -97,6 +97,13 @@ export class PgAuditStore implements AuditStore {
     );
   }
 
+  async clock(): Promise<number> {
+    const result = await this.db.query<{ now: number }>(
+      `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`,
+    );
+    return result.rows[0]!.now;
+  }
+
   async forgetBatches(olderThanS: number): Promise<number> {
     // In short batches, skipping rows a writer holds, like every cleanup.
     const deleted = await deleteInBatches(this.db, {

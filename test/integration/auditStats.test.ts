@@ -339,6 +339,8 @@ describe('a write the service gives up on that the database then commits', () =>
           )
         ).rows[0]!.n ?? 0,
       );
+    // The clock is read now, not in the flushes: they do nothing but their write.
+    await recorder.syncClock();
     for (let i = 0; i < 7; i++) recorder.decided(denial('dw', { at: Date.now() }));
 
     await failedButCommitted('decision_stats', () => recorder.flushStats());

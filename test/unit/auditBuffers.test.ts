@@ -187,6 +187,12 @@ describe('StatsCounter', () => {
     expect(rows.find((r) => r.name === '(other)')!.allowed).toBe(996);
     expect(rows.find((r) => r.name === '*')!.allowed).toBe(1000);
   });
+
+  it('counts a decision in the hour of the time it is given (the store clock)', () => {
+    const s = new StatsCounter();
+    s.count(denial('r', { at: 3_600_000 - 1 }), 3_600_000 + 5);
+    expect(s.take().map((r) => r.hourMs)).toEqual([3_600_000, 3_600_000]);
+  });
 });
 
 describe('IdentityTracker', () => {

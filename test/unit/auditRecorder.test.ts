@@ -21,7 +21,7 @@ import { commandEvent, denial, limitEvent, outcome } from '../support/auditEvent
 /**
  * An AuditStore port in memory with the contract's batch ids. `failing`: writes throw;
  * `commitThenFail`: a write commits and then throws, as one the caller gave up on that the
- * server committed.
+ * server committed. Its clock is the host's plus `clockOffsetMs`.
  */
 class MemoryAuditStore implements AuditStore {
   violations: PendingViolation[] = [];
@@ -30,6 +30,7 @@ class MemoryAuditStore implements AuditStore {
   readonly batchIds = new Set<string>();
   failing = false;
   commitThenFail = false;
+  clockOffsetMs = 0;
   constructor(public now: () => number = Date.now) {}
   async appendViolations(id: string, rows: readonly PendingViolation[]) {
     return this.batch(id, () => this.violations.push(...rows));
@@ -40,6 +41,9 @@ class MemoryAuditStore implements AuditStore {
   }
   async addStats(id: string, rows: readonly PendingCounts[]) {
     return this.batch(id, () => this.stats.push(...rows));
+  }
+  async clock() {
+    return this.now() + this.clockOffsetMs;
   }
   async forgetBatches() {
     return 0;
@@ -57,7 +61,7 @@ class MemoryAuditStore implements AuditStore {
   }
 }
 
-/** A recorder on `store`. */
+/** A recorder on `store`, whose clock is the recorder's `now` (plus its offset). */
 function recorder(store: MemoryAuditStore, enabled = true, now = () => 10_000, bufferSize = 100) {
   store.now = now;
   return new AuditRecorder(store, {
@@ -188,6 +192,28 @@ describe('AuditRecorder', () => {
     expect(store.violations.filter((v) => v.key === '')).toMatchObject([{ count: 3 }]);
   });
 
+  it('stamps violations, sightings and statistics hours with the store clock', async () => {
+    let now = Date.UTC(2026, 0, 1, 10, 59, 0);
+    const store = new MemoryAuditStore();
+    // The database's clock is 90 s ahead of this host's: its hour has turned already.
+    store.clockOffsetMs = 90_000;
+    const r = recorder(store, true, () => now);
+    await r.syncClock();
+    expect(r.clockOffsetMs).toBe(90_000);
+    r.decided(denial('a', { caller: { ip: '192.0.2.1', userId: 'x' }, at: now }));
+    r.decided(denial('a', { caller: { ip: '192.0.2.1', userId: 'y' }, at: now }));
+    now += 1000;
+    await r.flushViolations();
+    await r.flushStats();
+    const dbAt = Date.UTC(2026, 0, 1, 11, 0, 30);
+    expect(store.violations.map((v) => [v.firstAtMs, v.lastAtMs])).toEqual([
+      [dbAt, dbAt],
+      [dbAt, dbAt],
+    ]);
+    expect(store.sightings.map((v) => v.lastSeenMs)).toEqual([dbAt, dbAt]);
+    expect(new Set(store.stats.map((s) => s.hourMs))).toEqual(new Set([Date.UTC(2026, 0, 1, 11)]));
+  });
+
   it('writes the sightings of an IP with several identities, from every call admitted or not', async () => {
     const store = new MemoryAuditStore();
     const r = recorder(store);
@@ -223,6 +249,20 @@ describe('AuditRecorder', () => {
     await r.flushViolations();
     expect(store.sightings).toEqual([]);
     expect(sum(store.violations)).toBe(3);
+  });
+
+  it('is not blinded by 100,000 one-identity IPs: the attacker after them is written', async () => {
+    const store = new MemoryAuditStore();
+    let now = 1_000_000;
+    const r = recorder(store, true, () => now);
+    const seen = (ip: string, userId: string) =>
+      r.decided(limitEvent({ caller: { ip, userId }, at: now }));
+    for (let i = 0; i < 100_000; i++)
+      seen(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'u');
+    now += 1000;
+    for (let u = 0; u < 50; u++) seen('203.0.113.9', `victim-${u}`);
+    await r.flushViolations();
+    expect(store.sightings.filter((s) => s.ip === '203.0.113.9')).toHaveLength(50);
   });
 });
 
