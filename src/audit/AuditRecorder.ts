@@ -16,7 +16,7 @@ export interface AuditRecorderOptions {
   /** Record violations and identity sightings; statistics are counted either way. */
   readonly enabled: boolean;
   /**
-   * Distinct violation rows held between flushes, the ones taken and not written yet included;
+   * Distinct violation rows held between flushes, those kept from a failed write included;
    * past it denials are counted under their rule without details.
    */
   readonly bufferSize: number;
@@ -64,7 +64,8 @@ export class AuditRecorder implements DecisionListener {
   ) {
     this.pendingViolations = new BatchQueue(CHUNK, options.newBatchId);
     this.pendingStats = new BatchQueue(CHUNK, options.newBatchId);
-    this.violations = new ViolationBuffer(options.bufferSize, () => this.pendingViolations.rows);
+    // Rows kept from a failed write count against the buffer: an outage does not double it.
+    this.violations = new ViolationBuffer(options.bufferSize, () => this.pendingViolations.kept);
     this.stats = new StatsCounter(options.maxStatNames);
     this.identities = new IdentityTracker({
       windowMs: options.windowMs,

@@ -15,6 +15,8 @@ interface Batch<T> {
 export class BatchQueue<T> {
   private batches: Batch<T>[] = [];
   private rowCount = 0;
+  /** Rows of the chunks at the front whose write failed: they wait for the next call. */
+  private keptCount = 0;
   private alreadyWrittenCount = 0;
   private writing: Promise<void> = Promise.resolve();
 
@@ -26,6 +28,14 @@ export class BatchQueue<T> {
   /** Rows waiting in chunks (taken from the buffer, not confirmed yet). */
   get rows(): number {
     return this.rowCount;
+  }
+
+  /**
+   * Rows kept from a failed write, waiting to be sent again (rows being written for the first
+   * time are not among them).
+   */
+  get kept(): number {
+    return this.keptCount;
   }
 
   /** Chunks waiting. */
@@ -56,7 +66,12 @@ export class BatchQueue<T> {
       this.rowCount += rows.length;
       await this.send(write);
     };
-    const next = this.writing.then(run, run);
+    const attempt = () =>
+      run().catch((err: unknown) => {
+        this.keptCount = this.rowCount;
+        throw err;
+      });
+    const next = this.writing.then(attempt, attempt);
     this.writing = next.catch(() => undefined);
     return next;
   }
@@ -66,6 +81,7 @@ export class BatchQueue<T> {
       if (!(await write(b.id, b.rows))) this.alreadyWrittenCount++;
       this.batches.shift();
       this.rowCount -= b.rows.length;
+      this.keptCount = Math.max(0, this.keptCount - b.rows.length);
     }
   }
 }

@@ -14,7 +14,8 @@ const HOUR_MS = 3_600_000;
  * Denials waiting to be written. Identical denials (every recorded field the same, in the same
  * UTC hour) share one row with a count and their first and last time, so a row never spans an
  * hour and the hourly summary puts each denial in its own hour. At most `capacity` such rows,
- * counting the `held` ones already taken and not yet written: past it a denial is counted in its
+ * counting the `held` ones taken and kept for another try after a failed write: past it a
+ * denial is counted in its
  * source, rule, scope and hour's folded row (key '' and no details), so the count is never
  * lost; only past MAX_FOLDS of those is one dropped, and counted. Recording is a string join and
  * a Map lookup; nothing waits.

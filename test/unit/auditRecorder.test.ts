@@ -30,6 +30,8 @@ class MemoryAuditStore implements AuditStore {
   readonly batchIds = new Set<string>();
   failing = false;
   commitThenFail = false;
+  /** While set, batch writes wait for it. */
+  gate: Promise<void> | undefined;
   clockOffsetMs = 0;
   constructor(public now: () => number = Date.now) {}
   async appendViolations(id: string, rows: readonly PendingViolation[]) {
@@ -48,7 +50,8 @@ class MemoryAuditStore implements AuditStore {
   async forgetBatches() {
     return 0;
   }
-  private batch(id: string, write: () => void): boolean {
+  private async batch(id: string, write: () => void): Promise<boolean> {
+    await this.gate;
     this.check();
     if (this.batchIds.has(id)) return false;
     this.batchIds.add(id);
@@ -190,6 +193,23 @@ describe('AuditRecorder', () => {
     await r.flushViolations();
     expect(sum(store.violations)).toBe(6);
     expect(store.violations.filter((v) => v.key === '')).toMatchObject([{ count: 3 }]);
+  });
+
+  it('keeps full detail for denials that come while a flush is being written', async () => {
+    const store = new MemoryAuditStore();
+    const r = recorder(store, true, () => 10_000, 3);
+    for (let i = 0; i < 3; i++) r.decided(denial('a', { caller: { userId: `u${i}` } }));
+    let release = () => undefined as void;
+    store.gate = new Promise((resolve) => (release = resolve));
+    const flushing = r.flushViolations();
+    // Taken, and being written.
+    while (r.pendingViolations.rows === 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 3; i < 6; i++) r.decided(denial('a', { caller: { userId: `u${i}` } }));
+    expect(r.violations.folded).toBe(0);
+    release();
+    await flushing;
+    await r.flushViolations();
+    expect(store.violations.map((v) => v.userId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5']);
   });
 
   it('stamps violations, sightings and statistics hours with the store clock', async () => {
