@@ -1,10 +1,11 @@
 -- Up Migration
 
 -- Denials, written in batches off the hot path. One row stands for `count` identical denials
--- (same source, rule, scope, key and caller fields) between first_at and last_at, as recorded by
--- one replica in one flush. A row whose buffer overflowed keeps only source, rule and scope
--- (key ''): its denials are counted, their details are not kept. API keys appear only as the
--- first characters of their keyed hash, never raw. Times are the deciding replica's clock.
+-- (same source, rule, scope, key and caller fields, within one hour) between first_at and
+-- last_at, as recorded by one replica in one flush. A row whose buffer overflowed keeps only
+-- source, rule and scope (key ''): its denials are counted, their details are not kept. API keys
+-- appear only as 12 characters of the digest of their keyed hash, never raw. Times are the
+-- database clock's (each replica stamps its decisions with its measured offset to it).
 CREATE TABLE violations (
   id             bigserial PRIMARY KEY,
   first_at       timestamptz NOT NULL,

@@ -149,11 +149,6 @@ export class AuditRecorder implements DecisionListener {
     );
   }
 
-  /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
-  forgetBatches(olderThanS: number): Promise<number> {
-    return this.store.forgetBatches(olderThanS);
-  }
-
   private async syncIfDue(): Promise<void> {
     // Either way: a host clock stepped back must not put the next reading off.
     if (Math.abs(this.now() - this.syncedAt) >= CLOCK_SYNC_MS) await this.syncClock();

@@ -71,8 +71,6 @@ export interface AuditStore {
   addStats(batchId: string, rows: readonly PendingCounts[]): Promise<boolean>;
   /** The store's clock now, epoch ms: the audit stamps what it records by it. */
   clock(): Promise<number>;
-  /** Forgets the ids of batches written more than `olderThanS` ago; resolves with how many. */
-  forgetBatches(olderThanS: number): Promise<number>;
 }
 
 /**

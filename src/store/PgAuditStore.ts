@@ -1,6 +1,5 @@
 import type { AuditStore, PendingCounts, PendingViolation, Sighting } from '../audit/ports.js';
 import type { Database } from './Database.js';
-import { deleteInBatches } from './deleteInBatches.js';
 
 /**
  * Bounds of one audit write on the server: a write that cannot get its table's lock soon (a
@@ -102,20 +101,6 @@ export class PgAuditStore implements AuditStore {
       `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`,
     );
     return result.rows[0]!.now;
-  }
-
-  async forgetBatches(olderThanS: number): Promise<number> {
-    // In short batches, skipping rows a writer holds, like every cleanup.
-    const deleted = await deleteInBatches(this.db, {
-      audit_batches: {
-        text: `DELETE FROM audit_batches WHERE ctid = ANY (ARRAY(
-                 SELECT ctid FROM audit_batches
-                  WHERE written_at < clock_timestamp() - make_interval(secs => $2)
-                  LIMIT $1 FOR UPDATE SKIP LOCKED))`,
-        values: [olderThanS],
-      },
-    });
-    return deleted.audit_batches;
   }
 
   /** `sql` in a transaction with the batch's id; false, writing nothing, when it was written. */

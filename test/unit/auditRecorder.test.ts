@@ -47,9 +47,6 @@ class MemoryAuditStore implements AuditStore {
   async clock() {
     return this.now() + this.clockOffsetMs;
   }
-  async forgetBatches() {
-    return 0;
-  }
   private async batch(id: string, write: () => void): Promise<boolean> {
     await this.gate;
     this.check();
