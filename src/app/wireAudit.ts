@@ -1,6 +1,8 @@
+import { AttackBlockAdmin } from '../audit/AttackBlockAdmin.js';
 import { AttackBlocks, BlockIndex } from '../audit/AttackBlocks.js';
 import { AuditReader } from '../audit/AuditReader.js';
 import { AuditRecorder } from '../audit/AuditRecorder.js';
+import type { IpKeys } from '../audit/ports.js';
 import type { Config } from '../config.js';
 import { FollowedCache } from '../core/FollowedCache.js';
 import type { ChangeFeed } from '../core/ports.js';
@@ -21,7 +23,7 @@ import { wire } from './Capability.js';
 /**
  * The audit: the decision listener that counts statistics and buffers violations and identity
  * sightings (written by per-replica flush jobs), the cluster-wide attack detection, the blocks
- * every replica follows through the change feed, and GetViolations / GetStats.
+ * every replica follows through the change feed, and GetViolations / GetStats / LiftBlock.
  */
 export function wireAudit(
   config: Config,
@@ -58,15 +60,17 @@ export function wireAudit(
     await recorder.syncClock();
 
     const bits = config.ipv6PrefixBits;
-    const reports = new AuditReader(new PgAuditReports(db), {
+    const ipKeys: IpKeys = {
       ipv6PrefixBits: bits,
       keyOf: (address, field) => ipKey(address, bits, field),
-    });
+    };
+    const reports = new AuditReader(new PgAuditReports(db), ipKeys);
+    const blockAdmin = new AttackBlockAdmin(attacks, blockCache, ipKeys);
     return {
       listener: recorder,
       blocks: new AttackBlocks(() => blockCache.value),
       reports,
-      handlers: auditHandlers(reports, deps),
+      handlers: auditHandlers({ reports, blocks: blockAdmin }, deps),
       jobs: [
         violationFlushJob(recorder, logger),
         statsFlushJob(recorder, logger),

@@ -3,6 +3,8 @@
  * PgAttackStore); every method throws StoreUnavailableError when the store does not answer.
  */
 import type {
+  AttackPattern,
+  BlockScope,
   StatsFilter,
   StatsReport,
   ViolationFilter,
@@ -130,4 +132,12 @@ export interface AttackStore {
   detect(settings: DetectionSettings): Promise<DetectionResult>;
   /** Blocks still in force. */
   activeBlocks(): Promise<StoredBlock[]>;
+  /**
+   * Ends the blocks in force of `key` (canonical: an IP key as CheckLimit counts it, an API
+   * key's hash prefix) now: their blocked_until becomes the store's clock now, which `detect`
+   * then treats as the end of the block (only evidence after it blocks the key again). MUST
+   * tell every replica, as `detect` does, and write nothing when no block of the key is in
+   * force. Resolves the flags whose block ended, one per kind; [] when none was in force.
+   */
+  lift(scope: BlockScope, key: string): Promise<AttackPattern[]>;
 }

@@ -37,6 +37,9 @@ export interface ViolationRow {
 
 export type AttackKind = 'repeated_denials' | 'identity_spread';
 
+/** The scopes an attack block applies to: a caller's IP, user or API key. */
+export type BlockScope = 'ip' | 'user' | 'api_key';
+
 export interface AttackPattern {
   readonly kind: AttackKind;
   readonly scope: string;

@@ -37,21 +37,21 @@ export function validateViolationFilter(filter: ViolationFilter, ipKeys: IpKeys)
 }
 
 /**
- * An IP filter as CheckLimit records the address: IPv4 itself, IPv6 by its QUOTA_IPV6_PREFIX
- * network, which may also be given as that network ("2001:db8::/64"). Throws ValidationError
- * naming `ip`.
+ * An IP as CheckLimit records the address: IPv4 itself, IPv6 by its QUOTA_IPV6_PREFIX network,
+ * which may also be given as that network ("2001:db8::/64"). Throws ValidationError naming
+ * `field`.
  */
-export function ipFilterKey(text: string, ipKeys: IpKeys): string {
+export function ipFilterKey(text: string, ipKeys: IpKeys, field = 'ip'): string {
   const slash = text.indexOf('/');
-  if (slash < 0) return ipKeys.keyOf(text, 'ip');
+  if (slash < 0) return ipKeys.keyOf(text, field);
   const address = text.slice(0, slash);
   const bits = ipKeys.ipv6PrefixBits;
   if (text.slice(slash + 1) !== String(bits) || !address.includes(':'))
     throw new ValidationError(
-      'ip',
+      field,
       `must be an address, or an IPv6 network of /${bits} (QUOTA_IPV6_PREFIX)`,
     );
-  return ipKeys.keyOf(address, 'ip');
+  return ipKeys.keyOf(address, field);
 }
 
 /** A statistics filter as the store takes it; throws ValidationError naming `since`, `until` or `name`. */

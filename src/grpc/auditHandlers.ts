@@ -1,6 +1,8 @@
+import type { AttackBlockAdmin } from '../audit/AttackBlockAdmin.js';
 import type { AuditReports } from '../audit/types.js';
 import type { AdminServiceServer } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import {
+  attackToProto,
   statsFilterFromProto,
   statsReportToProto,
   violationFilterFromProto,
@@ -12,11 +14,15 @@ import { ADMIN_SERVICE } from './services.js';
 
 /** The audit's methods of AdminService. */
 export interface AuditHandlers {
-  readonly admin: Pick<AdminServiceServer, 'getViolations' | 'getStats'>;
+  readonly admin: Pick<AdminServiceServer, 'getViolations' | 'getStats' | 'liftBlock'>;
 }
 
 /** Each handler maps the request, calls one domain function, maps the result. */
-export function auditHandlers(reports: AuditReports, deps: HandlerDeps): AuditHandlers {
+export function auditHandlers(
+  services: { readonly reports: AuditReports; readonly blocks: AttackBlockAdmin },
+  deps: HandlerDeps,
+): AuditHandlers {
+  const { reports, blocks } = services;
   return {
     admin: {
       getViolations: handleUnary(ADMIN_SERVICE, 'GetViolations', deps, async (req) =>
@@ -25,6 +31,10 @@ export function auditHandlers(reports: AuditReports, deps: HandlerDeps): AuditHa
       getStats: handleUnary(ADMIN_SERVICE, 'GetStats', deps, async (req) =>
         statsReportToProto(await reports.stats(statsFilterFromProto(req))),
       ),
+      // proto3's empty scope or key reaches the domain as it is: it refuses it by name.
+      liftBlock: handleUnary(ADMIN_SERVICE, 'LiftBlock', deps, async (req) => ({
+        lifted: (await blocks.lift(req.scope, req.key)).map(attackToProto),
+      })),
     },
   };
 }

@@ -4,6 +4,7 @@ import type {
   DetectionSettings,
   StoredBlock,
 } from '../audit/ports.js';
+import type { AttackKind, AttackPattern, BlockScope } from '../audit/types.js';
 import { ATTACK_BLOCK_RULE } from '../core/decisions.js';
 import type { Database } from './Database.js';
 
@@ -13,7 +14,8 @@ const BLOCKABLE = `('ip', 'user', 'api_key')`;
 /**
  * Attack patterns in attack_flags, found from the violations and identity sightings of every
  * replica, on the database's clock. Writing attack_flags notifies every replica (trigger,
- * payload 'attack_flags'), so the flags are written only when a pattern is found.
+ * payload 'attack_flags'), so the flags are written only when a pattern is found or an operator
+ * lifts a block.
  */
 export class PgAttackStore implements AttackStore {
   constructor(private readonly db: Database) {}
@@ -25,7 +27,8 @@ export class PgAttackStore implements AttackStore {
       // Each pattern over its threshold in the window (n), and whether it is over it in what
       // came after its flag's block ended (renew): a block's own denials are not the pattern,
       // and sightings are not recorded from calls a block denied, so what came before the
-      // block ended, the evidence it was set for, does not set it again.
+      // block ended, the evidence it was set for, does not set it again. A block lifted by an
+      // operator ended when it was lifted (blocked_until is that time): the same holds.
       // Identities count users and API keys apart: a NAT of ten users with a key each is ten.
       const found = await client.query<{
         kind: string;
@@ -67,7 +70,9 @@ export class PgAttackStore implements AttackStore {
       if (found.rows.length > 0) {
         // A block starts when a flag is new (it was not there, or its pattern had stopped for a
         // whole window), and again when its block has ended (or it had none) and the pattern
-        // goes on after that; a block in force is left as it is.
+        // goes on after that; a block in force is left as it is. A lift that commits while this
+        // runs is kept: the upsert sees the row as the lift left it, and `renew` was read while
+        // the block was in force (nothing came after its end then).
         const block = `CASE WHEN $6 > 0 AND EXCLUDED.scope IN ${BLOCKABLE}
                             THEN $4::timestamptz + make_interval(secs => $6) END`;
         // The inserted row's blocked_until is the block when the pattern is over the threshold
@@ -109,6 +114,41 @@ export class PgAttackStore implements AttackStore {
       );
       return { flagged: found.rows.length, blocked, sightingsDeleted: deleted.rowCount ?? 0 };
     });
+  }
+
+  async lift(scope: BlockScope, key: string): Promise<AttackPattern[]> {
+    // One time for every kind lifted. The statement trigger notifies the replicas even when
+    // no row changed (a key not blocked): a spare reload of the blocks, nothing written.
+    // Times as epoch ms the way the reports read them, so the lift's time is the one
+    // GetViolations shows to the millisecond.
+    const ms = (col: string) => `(extract(epoch FROM f.${col}) * 1000)::float8 AS ${col}`;
+    const result = await this.db.query<{
+      kind: AttackKind;
+      scope: string;
+      key: string;
+      count: string;
+      first_seen: number;
+      last_seen: number;
+      blocked_until: number;
+    }>(
+      `UPDATE attack_flags f SET blocked_until = t.now
+         FROM (SELECT clock_timestamp() AS now) t
+        WHERE f.scope = $1 AND f.key = $2 AND f.blocked_until > t.now
+        RETURNING f.kind, f.scope, f.key, f.count::text AS count,
+                  ${ms('first_seen')}, ${ms('last_seen')}, ${ms('blocked_until')}`,
+      [scope, key],
+    );
+    return result.rows
+      .map((r) => ({
+        kind: r.kind,
+        scope: r.scope,
+        key: r.key,
+        count: Number(r.count),
+        firstSeen: new Date(r.first_seen),
+        lastSeen: new Date(r.last_seen),
+        blockedUntil: new Date(r.blocked_until),
+      }))
+      .sort((a, b) => a.kind.localeCompare(b.kind));
   }
 
   async activeBlocks(): Promise<StoredBlock[]> {

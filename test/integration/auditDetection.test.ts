@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DetectionSettings } from '../../src/audit/ports.js';
 import { ATTACK_BLOCK_RULE } from '../../src/core/decisions.js';
@@ -5,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { Database } from '../../src/store/Database.js';
 import { PgAttackStore } from '../../src/store/PgAttackStore.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { waitFor } from '../support/waitFor.js';
 
 // Attack detection on the store, by the database clock: what it flags and when it blocks, with
 // the evidence written at times set relative to the database's now (no waiting).
@@ -137,5 +139,87 @@ describe('repeated denials', () => {
     expect(await flag('nail')).toMatchObject({ blocked: null });
     expect(await attacks.detect(SETTINGS)).toMatchObject({ blocked: 1 });
     expect(await flag('nail')).toMatchObject({ blocked: true });
+  });
+});
+
+describe('a block lifted by an operator', () => {
+  it('ends now and is set again only by evidence after the lift, as a block that ended', async () => {
+    const long = { ...SETTINGS, blockS: 600 };
+    await denials('hammer', 10, 30);
+    expect(await attacks.detect(long)).toMatchObject({ blocked: 1 });
+    const lifted = await attacks.lift('user', 'hammer');
+    expect(lifted).toMatchObject([
+      { kind: 'repeated_denials', scope: 'user', key: 'hammer', count: 10 },
+    ]);
+    const stored = await db.query<{ at: number; ok: boolean }>(
+      `SELECT (extract(epoch FROM blocked_until) * 1000)::float8 AS at,
+              blocked_until <= clock_timestamp() AS ok
+         FROM attack_flags WHERE key = 'hammer'`,
+    );
+    expect(stored.rows[0]!.ok).toBe(true);
+    expect(lifted[0]!.blockedUntil).toEqual(new Date(stored.rows[0]!.at));
+    // No block in force now: nothing to lift.
+    expect(await attacks.lift('user', 'hammer')).toEqual([]);
+
+    // The ten denials it was set for are still in the window: not a block again.
+    expect(await attacks.detect(long)).toMatchObject({ flagged: 1, blocked: 0 });
+    await denials('hammer', 5, 0);
+    expect(await attacks.detect(long)).toMatchObject({ blocked: 0 });
+    expect(await flag('hammer')).toMatchObject({ count: '15', blocked: false });
+    await denials('hammer', 1, 0);
+    expect(await attacks.detect(long)).toMatchObject({ blocked: 1 });
+    expect(await flag('hammer')).toMatchObject({ blocked: true });
+  });
+
+  it('ends the block of every kind on the key at one time, and no other key', async () => {
+    const ip = '198.51.100.20';
+    await sightings(ip, users(12), 5);
+    await sightings('198.51.100.21', users(12), 5);
+    await db.query(
+      `INSERT INTO violations (first_at, last_at, count, source, rule, scope, key)
+       VALUES (clock_timestamp(), clock_timestamp(), 10, 'check_limit', 'r', 'ip', $1)`,
+      [ip],
+    );
+    expect(await attacks.detect({ ...SETTINGS, blockS: 600 })).toMatchObject({ blocked: 3 });
+    const lifted = await attacks.lift('ip', ip);
+    expect(lifted.map((f) => [f.kind, f.key])).toEqual([
+      ['identity_spread', ip],
+      ['repeated_denials', ip],
+    ]);
+    expect(lifted[0]!.blockedUntil).toEqual(lifted[1]!.blockedUntil);
+    expect(await attacks.activeBlocks()).toMatchObject([{ scope: 'ip', key: '198.51.100.21' }]);
+    expect(await attacks.detect({ ...SETTINGS, blockS: 600 })).toMatchObject({ blocked: 0 });
+  });
+
+  it('stays lifted when the lift commits while detection is deciding the flag', async () => {
+    const ip = '198.51.100.30';
+    await sightings(ip, users(12), 5);
+    expect(await attacks.detect({ ...SETTINGS, blockS: 600 })).toMatchObject({ blocked: 1 });
+    // The lift is not committed when detection reads the flags (the block is in force then) and
+    // commits while detection waits to write the flag's row.
+    const lifter = new pg.Client({ connectionString: db.url });
+    await lifter.connect();
+    try {
+      await lifter.query('BEGIN');
+      await lifter.query(
+        `UPDATE attack_flags SET blocked_until = clock_timestamp()
+          WHERE key = $1 AND blocked_until > clock_timestamp()`,
+        [ip],
+      );
+      const detection = attacks.detect({ ...SETTINGS, blockS: 600 });
+      await waitFor(async () => {
+        const waiting = await db.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return waiting.rows.length > 0;
+      });
+      await lifter.query('COMMIT');
+      expect(await detection).toMatchObject({ flagged: 1, blocked: 0 });
+    } finally {
+      await lifter.end();
+    }
+    expect(await flag(ip)).toMatchObject({ blocked: false });
+    expect(await attacks.activeBlocks()).toEqual([]);
   });
 });

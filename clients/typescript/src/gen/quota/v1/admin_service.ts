@@ -618,6 +618,26 @@ export interface GetViolationsResponse {
   recent: Violation[];
 }
 
+export interface LiftBlockRequest {
+  /** "ip", "user" or "api_key". Required. */
+  scope: string;
+  /**
+   * As GetViolations shows it: an IP (any spelling, canonicalised as CheckLimit counts it, IPv6
+   * as its QUOTA_IPV6_PREFIX network, which may be given as that network, e.g.
+   * "2001:db8::/64"), a user id, or an API key's 12-character hash prefix (never the key).
+   * At most 256 bytes. Required.
+   */
+  key: string;
+}
+
+export interface LiftBlockResponse {
+  /**
+   * The flags whose block ended (one per kind), blocked_until set to the time of the lift
+   * (database clock).
+   */
+  lifted: AttackPattern[];
+}
+
 export interface GetStatsRequest {
   /** Start of the range (rounded down to the hour). Default unset: `until` minus 24 hours. */
   since: Date | undefined;
@@ -5699,6 +5719,162 @@ export const GetViolationsResponse: MessageFns<GetViolationsResponse> = {
   },
 };
 
+function createBaseLiftBlockRequest(): LiftBlockRequest {
+  return { scope: '', key: '' };
+}
+
+export const LiftBlockRequest: MessageFns<LiftBlockRequest> = {
+  encode(message: LiftBlockRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== '') {
+      writer.uint32(10).string(message.scope);
+    }
+    if (message.key !== '') {
+      writer.uint32(18).string(message.key);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiftBlockRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiftBlockRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiftBlockRequest {
+    return {
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : '',
+      key: isSet(object.key) ? globalThis.String(object.key) : '',
+    };
+  },
+
+  toJSON(message: LiftBlockRequest): unknown {
+    const obj: any = {};
+    if (message.scope !== '') {
+      obj.scope = message.scope;
+    }
+    if (message.key !== '') {
+      obj.key = message.key;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LiftBlockRequest>, I>>(base?: I): LiftBlockRequest {
+    return LiftBlockRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LiftBlockRequest>, I>>(object: I): LiftBlockRequest {
+    const message = createBaseLiftBlockRequest();
+    message.scope = object.scope ?? '';
+    message.key = object.key ?? '';
+    return message;
+  },
+};
+
+function createBaseLiftBlockResponse(): LiftBlockResponse {
+  return { lifted: [] };
+}
+
+export const LiftBlockResponse: MessageFns<LiftBlockResponse> = {
+  encode(message: LiftBlockResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.lifted) {
+      AttackPattern.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiftBlockResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiftBlockResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lifted.push(AttackPattern.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiftBlockResponse {
+    return {
+      lifted: globalThis.Array.isArray(object?.lifted)
+        ? object.lifted.map((e: any) => AttackPattern.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LiftBlockResponse): unknown {
+    const obj: any = {};
+    if (message.lifted?.length) {
+      obj.lifted = message.lifted.map((e) => AttackPattern.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LiftBlockResponse>, I>>(base?: I): LiftBlockResponse {
+    return LiftBlockResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LiftBlockResponse>, I>>(object: I): LiftBlockResponse {
+    const message = createBaseLiftBlockResponse();
+    message.lifted = object.lifted?.map((e) => AttackPattern.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseGetStatsRequest(): GetStatsRequest {
   return { since: undefined, until: undefined, name: '' };
 }
@@ -7807,6 +7983,23 @@ export const AdminServiceService = {
       GetViolationsResponse.decode(value),
   },
   /**
+   * Ends the attack block of a key now on every replica (within a second); its flag stays, so
+   * GetViolations still shows it, with blocked_until set to the time it was lifted. A key lifted
+   * is not blocked again by the pattern it was blocked for, only by new evidence after the lift
+   * (as after a block that ended on its own). NOT_FOUND when the key is not blocked now.
+   */
+  liftBlock: {
+    path: '/quota.v1.AdminService/LiftBlock' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LiftBlockRequest): Buffer =>
+      Buffer.from(LiftBlockRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LiftBlockRequest => LiftBlockRequest.decode(value),
+    responseSerialize: (value: LiftBlockResponse): Buffer =>
+      Buffer.from(LiftBlockResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LiftBlockResponse => LiftBlockResponse.decode(value),
+  },
+  /**
    * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
    * rule and per command type, over a time range. Counts reach the tables in batches: up to
    * about 5 s after the decisions.
@@ -7958,6 +8151,13 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * tables in batches: up to about 2 s after they were answered.
    */
   getViolations: handleUnaryCall<GetViolationsRequest, GetViolationsResponse>;
+  /**
+   * Ends the attack block of a key now on every replica (within a second); its flag stays, so
+   * GetViolations still shows it, with blocked_until set to the time it was lifted. A key lifted
+   * is not blocked again by the pattern it was blocked for, only by new evidence after the lift
+   * (as after a block that ended on its own). NOT_FOUND when the key is not blocked now.
+   */
+  liftBlock: handleUnaryCall<LiftBlockRequest, LiftBlockResponse>;
   /**
    * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
    * rule and per command type, over a time range. Counts reach the tables in batches: up to
@@ -8304,6 +8504,27 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetViolationsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Ends the attack block of a key now on every replica (within a second); its flag stays, so
+   * GetViolations still shows it, with blocked_until set to the time it was lifted. A key lifted
+   * is not blocked again by the pattern it was blocked for, only by new evidence after the lift
+   * (as after a block that ended on its own). NOT_FOUND when the key is not blocked now.
+   */
+  liftBlock(
+    request: LiftBlockRequest,
+    callback: (error: ServiceError | null, response: LiftBlockResponse) => void,
+  ): ClientUnaryCall;
+  liftBlock(
+    request: LiftBlockRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LiftBlockResponse) => void,
+  ): ClientUnaryCall;
+  liftBlock(
+    request: LiftBlockRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LiftBlockResponse) => void,
   ): ClientUnaryCall;
   /**
    * Exact allowed / denied / shadow-denied / degraded decision counts per hour, per rate-limit
