@@ -249,6 +249,66 @@ describe('buf curl through server reflection alone', () => {
     expect(tier).toEqual({ userId: 'bob', tier: 'premium' });
   });
 
+  it("runs the operators' guide as the README shows it: violations, statistics, the dashboard, tasks", async () => {
+    await curlJson('quota.v1.AdminService/UpsertRateLimitRule', {
+      rule: { name: 'ops-2', scope: 'SCOPE_USER', match: 'mallory', limit: 2, window: '60s' },
+    });
+    const answers = [];
+    for (let i = 0; i < 5; i++) {
+      answers.push(
+        await curlJson('quota.v1.QuotaService/CheckLimit', {
+          userId: 'mallory',
+          ip: '203.0.113.9',
+          path: '/v1/orders?token=abc',
+        }),
+      );
+    }
+    // proto3 JSON leaves false out: three answers without "allowed".
+    expect(answers.map((a) => a['allowed'] === true)).toEqual([true, true, false, false, false]);
+    for (const name of ['violations-flush', 'stats-flush']) {
+      const run = await curlJson('quota.v1.AdminService/RunTask', { name });
+      expect(run).toMatchObject({ ran: true, task: { name } });
+    }
+
+    const violations = await curlJson('quota.v1.AdminService/GetViolations', {
+      userId: 'mallory',
+      limit: 2,
+    });
+    expect(violations).toMatchObject({
+      total: '3',
+      byRule: [{ rule: 'ops-2', count: '3' }],
+      topKeys: [{ scope: 'user', key: 'mallory', count: '3' }],
+    });
+    const recent = violations['recent'] as Record<string, unknown>[];
+    expect(recent[0]).toMatchObject({
+      ip: '203.0.113.9',
+      path: '/v1/orders',
+      source: 'check_limit',
+    });
+
+    const stats = await curlJson('quota.v1.AdminService/GetStats', { name: 'ops-2' });
+    expect(stats['totals']).toEqual([{ kind: 'rule', name: 'ops-2', allowed: '2', denied: '3' }]);
+
+    const dashboard = await curlJson('quota.v1.AdminService/GetDashboard', { hours: 1 });
+    expect(dashboard).toMatchObject({ databaseAvailable: true });
+    expect(dashboard['topViolators']).toContainEqual({ scope: 'user', key: 'mallory', count: '3' });
+
+    const tasks = await curlJson('quota.v1.AdminService/ListTasks', {});
+    const names = (tasks['tasks'] as { name: string }[]).map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['retention-cleanup', 'attack-detection']));
+    const cleanup = await curlJson('quota.v1.AdminService/CleanupOldData', {});
+    expect((cleanup['deleted'] as { table: string }[]).map((d) => d.table)).toContain('violations');
+
+    const bad = await runBuf([
+      ...AUTH,
+      '-d',
+      '{"hours":721}',
+      `${url}/quota.v1.AdminService/GetDashboard`,
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toMatch(/invalid_argument[\s\S]*hours/);
+  });
+
   it('is refused UNAUTHENTICATED without the authorization header, and health is not', async () => {
     const refused = await runBuf([
       '-d',
