@@ -9,29 +9,16 @@ import type {
   StatsReport,
   ViolationFilter,
   ViolationReport,
-  ViolationSource,
+  ViolationFields,
 } from './types.js';
 
 /**
  * `count` identical denials between firstAtMs and lastAtMs, to be written. Times are epoch ms
  * on the store's clock (as the recorder estimates it), both within one UTC hour.
  */
-export interface PendingViolation {
+export interface PendingViolation extends ViolationFields {
   readonly firstAtMs: number;
   readonly lastAtMs: number;
-  readonly count: number;
-  readonly source: ViolationSource;
-  readonly rule: string;
-  readonly scope: string;
-  /** '' for denials whose details were folded away. For scope api_key, a hash prefix. */
-  readonly key: string;
-  readonly ip: string | null;
-  readonly userId: string | null;
-  readonly apiKeyPrefix: string | null;
-  readonly path: string | null;
-  readonly userAgent: string | null;
-  readonly host: string | null;
-  readonly reason: string | null;
 }
 
 /**

@@ -15,24 +15,28 @@ export interface ViolationFilter {
   readonly limit: number;
 }
 
-/** One stored row: `count` identical denials between firstAt and lastAt. */
-export interface ViolationRow {
-  readonly firstAt: Date;
-  readonly lastAt: Date;
+/** What a violation records of its denials, whether waiting to be written or stored. */
+export interface ViolationFields {
   readonly count: number;
   readonly source: ViolationSource;
   readonly rule: string;
   readonly scope: string;
-  /** '' for denials whose details were folded away (buffer full). */
+  /** '' for denials whose details were folded away (buffer full). For api_key, a hash prefix. */
   readonly key: string;
   readonly ip: string | null;
   readonly userId: string | null;
-  /** The first characters of the API key's keyed hash; never the key. */
+  /** 12 characters of the digest of the API key's keyed hash; never the key. */
   readonly apiKeyPrefix: string | null;
   readonly path: string | null;
   readonly userAgent: string | null;
   readonly host: string | null;
   readonly reason: string | null;
+}
+
+/** One stored row: `count` identical denials between firstAt and lastAt. */
+export interface ViolationRow extends ViolationFields {
+  readonly firstAt: Date;
+  readonly lastAt: Date;
 }
 
 export type AttackKind = 'repeated_denials' | 'identity_spread';

@@ -4,8 +4,9 @@ import type {
   DetectionSettings,
   StoredBlock,
 } from '../audit/ports.js';
-import type { AttackKind, AttackPattern, BlockScope } from '../audit/types.js';
+import type { AttackPattern, BlockScope } from '../audit/types.js';
 import { ATTACK_BLOCK_RULE } from '../core/decisions.js';
+import { attackColumns, attackFromRow, type StoredAttack } from './attackRow.js';
 import type { Database } from './Database.js';
 
 /** Scopes a block applies to: a caller's IP, user or API key (not a resource everyone shares). */
@@ -121,34 +122,14 @@ export class PgAttackStore implements AttackStore {
     // no row changed (a key not blocked): a spare reload of the blocks, nothing written.
     // Times as epoch ms the way the reports read them, so the lift's time is the one
     // GetViolations shows to the millisecond.
-    const ms = (col: string) => `(extract(epoch FROM f.${col}) * 1000)::float8 AS ${col}`;
-    const result = await this.db.query<{
-      kind: AttackKind;
-      scope: string;
-      key: string;
-      count: string;
-      first_seen: number;
-      last_seen: number;
-      blocked_until: number;
-    }>(
+    const result = await this.db.query<StoredAttack>(
       `UPDATE attack_flags f SET blocked_until = t.now
          FROM (SELECT clock_timestamp() AS now) t
         WHERE f.scope = $1 AND f.key = $2 AND f.blocked_until > t.now
-        RETURNING f.kind, f.scope, f.key, f.count::text AS count,
-                  ${ms('first_seen')}, ${ms('last_seen')}, ${ms('blocked_until')}`,
+        RETURNING ${attackColumns('f')}`,
       [scope, key],
     );
-    return result.rows
-      .map((r) => ({
-        kind: r.kind,
-        scope: r.scope,
-        key: r.key,
-        count: Number(r.count),
-        firstSeen: new Date(r.first_seen),
-        lastSeen: new Date(r.last_seen),
-        blockedUntil: new Date(r.blocked_until),
-      }))
-      .sort((a, b) => a.kind.localeCompare(b.kind));
+    return result.rows.map(attackFromRow).sort((a, b) => a.kind.localeCompare(b.kind));
   }
 
   async activeBlocks(): Promise<StoredBlock[]> {

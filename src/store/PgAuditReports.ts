@@ -1,7 +1,5 @@
 import type { AuditReportStore } from '../audit/ports.js';
 import type {
-  AttackKind,
-  AttackPattern,
   DecisionCounts,
   StatsFilter,
   StatsReport,
@@ -10,6 +8,7 @@ import type {
   ViolationRow,
   ViolationSource,
 } from '../audit/types.js';
+import { attackFromRow, type StoredAttack } from './attackRow.js';
 import type { Database } from './Database.js';
 
 /** The most denied keys a report lists. */
@@ -37,16 +36,6 @@ interface StoredViolation {
   user_agent: string | null;
   host: string | null;
   reason: string | null;
-}
-
-interface StoredAttack {
-  kind: AttackKind;
-  scope: string;
-  key: string;
-  count: string;
-  first_seen: number;
-  last_seen: number;
-  blocked_until: number | null;
 }
 
 interface StoredCounts {
@@ -113,7 +102,7 @@ export class PgAuditReports implements AuditReportStore {
       byRule: row.by_rule.map((r) => ({ rule: r.rule, count: Number(r.count) })),
       topKeys: row.top_keys.map((k) => ({ scope: k.scope, key: k.key, count: Number(k.count) })),
       perHour: row.per_hour.map((h) => ({ hour: new Date(h.hour), count: Number(h.count) })),
-      attacks: row.attacks.map(toAttack),
+      attacks: row.attacks.map(attackFromRow),
       recent: row.recent.map(toViolation),
     };
   }
@@ -156,18 +145,6 @@ function toViolation(r: StoredViolation): ViolationRow {
     userAgent: r.user_agent,
     host: r.host,
     reason: r.reason,
-  };
-}
-
-function toAttack(a: StoredAttack): AttackPattern {
-  return {
-    kind: a.kind,
-    scope: a.scope,
-    key: a.key,
-    count: Number(a.count),
-    firstSeen: new Date(a.first_seen),
-    lastSeen: new Date(a.last_seen),
-    blockedUntil: a.blocked_until === null ? null : new Date(a.blocked_until),
   };
 }
 
