@@ -9,7 +9,7 @@ import {
   type RuleOutcome,
 } from '../core/decisions.js';
 import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
-import { StoreUnavailableError } from '../errors.js';
+import { OverloadedError, StoreUnavailableError } from '../errors.js';
 import type { ThrottleSource } from '../core/ports.js';
 import type { CallerKeys } from './CallerKeys.js';
 import type { LimitStore } from './ports.js';
@@ -139,12 +139,15 @@ export class LimitService {
     return answerFrom(decision, matched, input, keyed, throttleFactor);
   }
 
-  /** The stored first answer of a request; null when there is none or the store is away. */
+  /**
+   * The stored first answer of a request; null when there is none, or when it cannot be read in
+   * time (the store away, or too many lookups waiting): the block answers then.
+   */
   private async replay(key: string): Promise<CounterDecision | null> {
     try {
       return await this.store.replay(key);
     } catch (err) {
-      if (err instanceof StoreUnavailableError) return null;
+      if (err instanceof StoreUnavailableError || err instanceof OverloadedError) return null;
       throw err;
     }
   }

@@ -73,6 +73,8 @@ export interface PgLimitStoreOptions {
  */
 export class PgLimitStore implements LimitStore {
   private readonly batcher: DecisionBatcher<LimitCheck, CounterDecision>;
+  /** Replay lookups of blocked callers: a flood of them is a few reads, not one per call. */
+  private readonly replays: DecisionBatcher<string, CounterDecision | null>;
 
   constructor(
     private readonly db: Database,
@@ -100,6 +102,16 @@ export class PgLimitStore implements LimitStore {
       },
       isolate: mayBeAnItems,
       itemError,
+    });
+    this.replays = new DecisionBatcher({
+      answerWithinMs: Math.round(options.timeoutMs * 0.9),
+      maxInFlight: 1,
+      maxBatch: 1024,
+      batchKey: () => '',
+      idempotencyKey: () => null,
+      decide: (keys) => this.replayBatch(keys),
+      // A read of keys built from validated request ids: nothing for one item to spoil.
+      isolate: () => false,
     });
   }
 
@@ -180,15 +192,26 @@ export class PgLimitStore implements LimitStore {
     return decisions.map(fromJson);
   }
 
-  /** One read, no lock: what quota_decide would replay for this key now. */
-  async replay(idempotencyKey: string): Promise<CounterDecision | null> {
-    const result = await this.db.query<{ response: DecisionJson }>(
-      `SELECT response FROM idempotency_keys WHERE key = $1 AND expires_at > clock_timestamp()`,
-      [idempotencyKey],
+  /**
+   * What quota_decide would replay for this key now; read without a lock, batched with the
+   * other lookups waiting (one statement for many).
+   */
+  replay(idempotencyKey: string): Promise<CounterDecision | null> {
+    return this.replays.submit(idempotencyKey);
+  }
+
+  private async replayBatch(keys: readonly string[]): Promise<(CounterDecision | null)[]> {
+    const result = await this.db.query<{ key: string; response: DecisionJson }>(
+      `SELECT key, response FROM idempotency_keys
+        WHERE key = ANY ($1::text[]) AND expires_at > clock_timestamp()`,
+      [keys],
       { fast: true },
     );
-    const stored = result.rows[0]?.response;
-    return stored ? fromJson({ ...stored, replayed: true }) : null;
+    const stored = new Map(result.rows.map((r) => [r.key, r.response]));
+    return keys.map((k) => {
+      const response = stored.get(k);
+      return response ? fromJson({ ...response, replayed: true }) : null;
+    });
   }
 }
 
