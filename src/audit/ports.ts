@@ -5,6 +5,7 @@
 import type {
   AttackPattern,
   BlockScope,
+  DecisionTally,
   StatsFilter,
   StatsReport,
   ViolationFilter,
@@ -35,14 +36,8 @@ export interface Sighting {
  * Decisions of one hour (its start, epoch ms, an hour of the store's clock) for one rule or
  * command type, to be added.
  */
-export interface PendingCounts {
+export interface PendingCounts extends DecisionTally {
   readonly hourMs: number;
-  readonly kind: 'rule' | 'command';
-  readonly name: string;
-  readonly allowed: number;
-  readonly denied: number;
-  readonly shadowDenied: number;
-  readonly degraded: number;
 }
 
 /**

@@ -81,9 +81,7 @@ export interface StatsFilter {
 }
 
 /** Decisions counted for one rule (kind 'rule') or command type (kind 'command'). */
-export interface DecisionCounts {
-  /** Start of the hour; null in totals. */
-  readonly hour: Date | null;
+export interface DecisionTally {
   readonly kind: 'rule' | 'command';
   /** '*' counts every call of its kind. */
   readonly name: string;
@@ -91,6 +89,11 @@ export interface DecisionCounts {
   readonly denied: number;
   readonly shadowDenied: number;
   readonly degraded: number;
+}
+
+export interface DecisionCounts extends DecisionTally {
+  /** Start of the hour; null in totals. */
+  readonly hour: Date | null;
 }
 
 export interface StatsReport {

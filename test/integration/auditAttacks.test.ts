@@ -5,7 +5,7 @@ import {
   type AttackPattern,
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { checkMany, minuteRule, upsertEverywhere } from '../support/auditCalls.js';
+import { attacks, checkMany, minuteRule, upsertEverywhere } from '../support/auditCalls.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
@@ -15,19 +15,6 @@ import { waitFor } from '../support/waitFor.js';
 
 const GENEROUS = 45_000;
 const BASE = { QUOTA_DB_TIMEOUT_MS: '5000', QUOTA_LOAD_INTERVAL_MS: '600000' };
-
-async function attacks(client: QuotaConnection): Promise<AttackPattern[]> {
-  const until = new Date(Date.now() + 60_000);
-  const report = await client.admin.getViolations({
-    since: new Date(until.getTime() - 3_600_000),
-    until,
-    rule: '',
-    userId: '',
-    ip: '',
-    limit: 0,
-  });
-  return report.attacks;
-}
 
 const check = (client: QuotaConnection, r: Partial<CheckLimitRequest>) =>
   client.quota.checkLimit(CheckLimitRequest.fromPartial(r));

@@ -7,6 +7,7 @@ import {
   GetViolationsRequest,
   GetViolationsResponse,
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
+import { badUtf8 } from '../support/badUtf8.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { RawClient } from '../support/rawClient.js';
 import { rowCounter, type RowCounts } from '../support/rowCounts.js';
@@ -49,14 +50,6 @@ const withSeconds = (field: number, seconds: string) =>
       .uint32((1 << 3) | 0)
       .int64(seconds)
       .join()
-      .finish(),
-  );
-/** A body whose string field `field` holds bytes that are not UTF-8. */
-const badUtf8 = (field: number) =>
-  Buffer.from(
-    new BinaryWriter()
-      .uint32((field << 3) | 2)
-      .bytes(Uint8Array.from([0x61, 0xff]))
       .finish(),
   );
 

@@ -1,5 +1,4 @@
 import { status } from '@grpc/grpc-js';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   QuotaCallError,
@@ -12,10 +11,10 @@ import {
   LiftBlockRequest,
   LiftBlockResponse,
   Role,
-  type AttackPattern,
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { checkMany, upsertEverywhere } from '../support/auditCalls.js';
+import { attacks, checkMany, upsertEverywhere } from '../support/auditCalls.js';
+import { badUtf8 } from '../support/badUtf8.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { flushBuffers } from '../support/flushBuffers.js';
 import { RawClient } from '../support/rawClient.js';
@@ -34,19 +33,6 @@ const BASE = { QUOTA_DB_TIMEOUT_MS: '5000', QUOTA_LOAD_INTERVAL_MS: '600000' };
 
 const check = (client: QuotaConnection, r: Partial<CheckLimitRequest>) =>
   client.quota.checkLimit(CheckLimitRequest.fromPartial(r));
-
-async function attacks(client: QuotaConnection): Promise<AttackPattern[]> {
-  const until = new Date(Date.now() + 60_000);
-  const report = await client.admin.getViolations({
-    since: new Date(until.getTime() - 3_600_000),
-    until,
-    rule: '',
-    userId: '',
-    ip: '',
-    limit: 0,
-  });
-  return report.attacks;
-}
 
 async function codeOf(call: Promise<unknown>): Promise<string> {
   const err = await call.then(
@@ -202,14 +188,6 @@ describe('refusals', () => {
 
   const lift = (r: Partial<LiftBlockRequest>) =>
     Buffer.from(LiftBlockRequest.encode(LiftBlockRequest.fromPartial(r)).finish());
-  /** A body whose string field `field` holds bytes that are not UTF-8. */
-  const badUtf8 = (field: number) =>
-    Buffer.from(
-      new BinaryWriter()
-        .uint32((field << 3) | 2)
-        .bytes(Uint8Array.from([0x61, 0xff]))
-        .finish(),
-    );
 
   /** Row counts of every table and the flags as stored. */
   async function written() {

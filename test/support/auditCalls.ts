@@ -1,4 +1,5 @@
 import { RateLimitRule, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import type { AttackPattern } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { waitFor } from './waitFor.js';
 
@@ -80,4 +81,18 @@ export async function upsertEverywhere(
       return answer.limits.some((l) => l.rule === rule.name);
     });
   }
+}
+
+/** The attack patterns GetViolations reports for the last hour (and a minute ahead). */
+export async function attacks(client: QuotaConnection): Promise<AttackPattern[]> {
+  const until = new Date(Date.now() + 60_000);
+  const report = await client.admin.getViolations({
+    since: new Date(until.getTime() - 3_600_000),
+    until,
+    rule: '',
+    userId: '',
+    ip: '',
+    limit: 0,
+  });
+  return report.attacks;
 }

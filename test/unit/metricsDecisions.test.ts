@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { DecisionEvent, RuleOutcome } from '../../src/core/decisions.js';
+import type { RuleOutcome } from '../../src/core/decisions.js';
 import { DecisionCounts, type DecisionCount } from '../../src/metrics/DecisionCounts.js';
 import { Metrics } from '../../src/metrics/Metrics.js';
+import { limitEvent as event, outcome as ruleOutcome } from '../support/auditEvents.js';
 
-const outcome = (rule: string, o: Partial<RuleOutcome> = {}): RuleOutcome => ({
-  rule,
-  scope: 'user',
-  key: 'alice',
-  shadow: false,
-  exceeded: false,
-  ...o,
-});
-
-const event = (e: Partial<DecisionEvent>): DecisionEvent => ({
-  source: 'check_limit',
-  allowed: true,
-  degraded: false,
-  replayed: false,
-  rules: [],
-  caller: { userId: 'alice' },
-  at: 0,
-  ...e,
-});
+const outcome = (rule: string, o: Partial<RuleOutcome> = {}): RuleOutcome =>
+  ruleOutcome({ rule, ...o });
 
 /** The non-zero series as "source rule result" → value. */
 function nonZero(counts: Iterable<DecisionCount>): Record<string, number> {
