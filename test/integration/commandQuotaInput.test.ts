@@ -14,7 +14,7 @@ import {
   RecordExecutionRequest,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { CommandQuotaRule } from '../../clients/typescript/src/gen/quota/v1/types.js';
-import { RawClient, type RawAnswer } from '../support/rawClient.js';
+import { type RawAnswer, RawClient, encode } from '../support/rawClient.js';
 import { anyBody, requestMessage } from '../support/requestArbitraries.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
 import { flushBuffers } from '../support/flushBuffers.js';
@@ -40,8 +40,6 @@ let counts: () => Promise<RowCounts>;
 /** Reservations of alice/shell, alice/code and bob/shell, for the requests below to name. */
 const reservations: string[] = [];
 
-const encode = <T>(type: { encode(m: T): { finish(): Uint8Array } }, m: T) =>
-  Buffer.from(type.encode(m).finish());
 const checkBody = (r: Partial<CheckCommandQuotaRequest>) =>
   encode(
     CheckCommandQuotaRequest,

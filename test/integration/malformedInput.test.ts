@@ -19,7 +19,7 @@ import {
   WatchLoadRequest,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { RateLimitRule, Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
-import { RawClient, type RawAnswer } from '../support/rawClient.js';
+import { type RawAnswer, RawClient, encode } from '../support/rawClient.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
 import { flushBuffers } from '../support/flushBuffers.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
@@ -36,8 +36,6 @@ let server: TestServer;
 let raw: RawClient;
 let counts: () => Promise<RowCounts>;
 
-const encode = <T>(type: { encode(m: T): { finish(): Uint8Array } }, m: T) =>
-  Buffer.from(type.encode(m).finish());
 const checkLimit = (r: Partial<CheckLimitRequest>) =>
   encode(CheckLimitRequest, CheckLimitRequest.fromPartial(r));
 const reportLoad = (r: Partial<ReportLoadRequest>) =>

@@ -7,7 +7,7 @@ import {
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import type { QuotaCallError } from '../../clients/typescript/src/index.js';
 import { expectRefused as refused } from '../support/expectRefused.js';
-import { RawClient } from '../support/rawClient.js';
+import { RawClient, encode } from '../support/rawClient.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -24,9 +24,6 @@ let db: TestDatabase;
 let server: TestServer;
 let raw: RawClient;
 let counts: () => Promise<RowCounts>;
-
-const encode = <T>(type: { encode(m: T): { finish(): Uint8Array } }, m: T) =>
-  Buffer.from(type.encode(m).finish());
 
 const codeOf = (p: Promise<unknown>) =>
   p.then(

@@ -119,3 +119,7 @@ function answerOf(err: grpc.ServiceError): RawAnswer {
     body: undefined,
   };
 }
+
+/** The wire body of message `m` of a generated `type`, for a raw call. */
+export const encode = <T>(type: { encode(m: T): { finish(): Uint8Array } }, m: T): Buffer =>
+  Buffer.from(type.encode(m).finish());
