@@ -40,7 +40,15 @@ function domainImports(folder) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'clients/typescript/src/gen/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.data/',
+      'clients/typescript/src/gen/',
+      'clients/typescript/dist/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,7 +4,7 @@
  * started alike but for QUOTA_AUDIT=off and =on, measured in alternating rounds so that the
  * machine's drift falls on both. Each has its own embedded PostgreSQL (or DATABASE_URL).
  */
-import { connect, RateLimitRule, Scope } from '../clients/typescript/src/index.js';
+import { connect, RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { CHECK_LIMIT } from './LightClient.js';
 import { caller, closedLoop, measured, Tally } from './measure.js';
@@ -29,7 +29,7 @@ export async function auditBench(): Promise<void> {
   try {
     for (const mode of ['off', 'on'] as const) {
       const server = await startServer({ QUOTA_AUDIT: mode });
-      const client = connect(server.address, { token: server.token, timeoutMs: 10_000 });
+      const client = connect({ address: server.address, token: server.token, deadlineMs: 10_000 });
       await waitServing(client);
       await client.admin.upsertRateLimitRule({
         rule: RateLimitRule.fromPartial({

@@ -17,7 +17,7 @@
  * Every execution is a realistic record: host, duration, CPU, memory, and one in 20 failed
  * (exit code 1). No call carries a request_id, as in the CheckLimit scenarios.
  */
-import type { QuotaConnection } from '../clients/typescript/src/index.js';
+import type { QuotaConnection } from '@quota-authority/client';
 import {
   CheckCommandQuotaRequest,
   type CheckCommandQuotaResponse,

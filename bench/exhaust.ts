@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connect, QuotaCallError } from '../clients/typescript/src/index.js';
+import { connect, QuotaCallError } from '@quota-authority/client';
 import { CheckLimitRequest } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { freePort } from '../src/freePort.js';
 import { dropSession, openSession, sessionClosed, startCall, type CallEnd } from './rawHttp2.js';
@@ -100,9 +100,10 @@ async function startServer(): Promise<{
 
 /** One CheckLimit on a connection of its own: its outcome and latency. */
 async function newClientCall(address: string): Promise<string> {
-  const client = connect(address, {
+  const client = connect({
+    address: address,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
-    timeoutMs: 10_000,
+    deadlineMs: 10_000,
   });
   const started = performance.now();
   try {
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     console.log(`${phase.padEnd(52)} RSS ${rss.toFixed(0)} MiB (peak so far ${peak.toFixed(0)})`);
   };
   try {
-    const probe = connect(server.address, { timeoutMs: 10_000 });
+    const probe = connect({ address: server.address, deadlineMs: 10_000 });
     await waitServing(probe);
     probe.close();
     const limits = readFileSync(`/proc/${pid}/limits`, 'utf8')

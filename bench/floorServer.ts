@@ -7,7 +7,7 @@
  * Run as a child process by the bench: `node floorServer.js <port>`; SIGTERM stops it.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Scope } from '../clients/typescript/src/index.js';
+import { Scope } from '@quota-authority/client';
 import { AdminServiceService } from '../clients/typescript/src/gen/quota/v1/admin_service.js';
 import {
   CheckLimitResponse,

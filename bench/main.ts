@@ -21,12 +21,7 @@
  * QUOTA_BENCH_TARGET server; a server the bench starts gets one of its own). Every call carries
  * `authorization: Bearer <token>`: the figures are with authentication on.
  */
-import {
-  connect,
-  RateLimitRule,
-  Scope,
-  type QuotaConnection,
-} from '../clients/typescript/src/index.js';
+import { connect, RateLimitRule, Scope, type QuotaConnection } from '@quota-authority/client';
 import {
   CheckLimitRequest,
   type CheckLimitResponse,
@@ -86,7 +81,7 @@ async function main(): Promise<void> {
     const server = target ? undefined : await startServer();
     const address = target ?? server!.address;
     const token = target ? process.env['QUOTA_BENCH_TOKEN'] : server!.token;
-    const client = connect(address, { ...CONNECT_OPTIONS, token });
+    const client = connect({ address: address, ...CONNECT_OPTIONS, token });
     try {
       await waitServing(client);
       const pid = server?.child.pid;
@@ -160,7 +155,7 @@ async function checkLimitBench(
 /** The open loop against the floor server, warmed up and settled the same way. */
 async function floor(): Promise<void> {
   const server = await startFloorServer();
-  const client = connect(server.address, { ...CONNECT_OPTIONS, token: server.token });
+  const client = connect({ address: server.address, ...CONNECT_OPTIONS, token: server.token });
   try {
     await waitServing(client);
     const { check, close } = checkLimitCaller(server.address, client, server.token);

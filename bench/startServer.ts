@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Scope, type QuotaConnection } from '../clients/typescript/src/index.js';
+import { Scope, type QuotaConnection } from '@quota-authority/client';
 import { freePort } from '../src/freePort.js';
 
 /** A server started by a benchmark as a child process. */
@@ -100,7 +100,7 @@ export async function waitServing(client: QuotaConnection): Promise<void> {
     try {
       await client.admin.listRateLimitRules(
         { scope: Scope.SCOPE_UNSPECIFIED },
-        { timeoutMs: 1000 },
+        { deadlineMs: 1000 },
       );
       return;
     } catch (err) {

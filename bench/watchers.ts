@@ -8,9 +8,7 @@
  * Run: npm run build && node dist/bench/watchers.js
  */
 import { readFile } from 'node:fs/promises';
-import type { ClientReadableStream } from '@grpc/grpc-js';
-import { connect } from '../clients/typescript/src/index.js';
-import type { LoadSnapshot } from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { connect, type LoadSnapshot, type QuotaStream } from '@quota-authority/client';
 import { cpuTicks, TICKS } from './processCpu.js';
 import { startServer, waitServing } from './startServer.js';
 
@@ -49,9 +47,9 @@ async function measure(pid: number, label: string, received: () => number): Prom
 async function main(): Promise<void> {
   const server = await startServer({ LOG_LEVEL: 'warn' });
   const pid = server.child.pid!;
-  const client = connect(server.address, { token: server.token });
+  const client = connect({ address: server.address, token: server.token });
   let received = 0;
-  const streams: ClientReadableStream<LoadSnapshot>[] = [];
+  const streams: QuotaStream<LoadSnapshot>[] = [];
   try {
     await waitServing(client);
     // Let start-up work (first samples, JIT) settle before the first window.
@@ -60,8 +58,9 @@ async function main(): Promise<void> {
     await measure(pid, '0 watchers', () => received);
     for (let i = 0; i < WATCHERS; i++) {
       const stream = client.quota.watchLoad({ interval: undefined, hosts: [] });
-      stream.on('data', () => received++);
-      stream.on('error', () => undefined);
+      void (async () => {
+        for await (const _ of stream) received++;
+      })().catch(() => undefined);
       streams.push(stream);
     }
     await new Promise((r) => setTimeout(r, 3000));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { Scope, type QuotaConnection } from '@quota-authority/client';
 import {
   AttackKind,
   type AttackPattern,

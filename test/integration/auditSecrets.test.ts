@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { connect, Scope, type QuotaConnection } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
 import type { App } from '../../src/app/App.js';
@@ -37,7 +37,7 @@ beforeAll(async () => {
   // Everything the server logs, at the most detailed level.
   const logger = pino({ level: 'trace' }, { write: (line: string) => void log.push(line) });
   app = await startApp(config, logger);
-  client = connect(`127.0.0.1:${app.port}`);
+  client = connect({ address: `127.0.0.1:${app.port}` });
 });
 
 afterAll(async () => {

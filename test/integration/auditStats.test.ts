@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Period, typesV1 } from '../../clients/typescript/src/index.js';
+import { Period, typesV1 } from '@quota-authority/client';
 import type { DecisionStats } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import {
   CheckCommandQuotaRequest,

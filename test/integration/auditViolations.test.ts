@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scope } from '../../clients/typescript/src/index.js';
+import { Scope } from '@quota-authority/client';
 import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
 import { storedApiKey } from '../support/apiKeys.js';
 import { checkMany, minuteRule, upsertEverywhere } from '../support/auditCalls.js';

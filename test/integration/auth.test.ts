@@ -5,7 +5,7 @@ import {
   connect,
   QuotaCallError,
   type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { requiredRole } from '../../src/grpc/methodRoles.js';
@@ -122,7 +122,7 @@ describe('token administration', () => {
   let viewer: QuotaConnection;
 
   beforeAll(() => {
-    viewer = connect(server.address, { token: viewerToken });
+    viewer = connect({ address: server.address, token: viewerToken });
   });
 
   afterAll(() => viewer?.close());
@@ -140,7 +140,7 @@ describe('token administration', () => {
     );
     expect(JSON.stringify(listed)).not.toContain(made.token);
 
-    const user = connect(server.address, { token: made.token });
+    const user = connect({ address: server.address, token: made.token });
     try {
       // A client token may read a user's quota status.
       expect(await code(user.quota.getQuotaStatus({ userId: 'u' }))).toBe(status.OK);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { connect, QuotaCallError } from '../../clients/typescript/src/index.js';
+import { connect, QuotaCallError } from '@quota-authority/client';
 import { freePort } from '../../src/freePort.js';
 import { killIfRunning, spawnServerProcess } from '../support/serverProcess.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
@@ -70,7 +70,7 @@ function serve(env: Record<string, string>, port: number) {
 
 /** Resolves once `token` is accepted by the server on `port`. */
 async function answers(port: number, token: string): Promise<void> {
-  const client = connect(`127.0.0.1:${port}`, { token, timeoutMs: 1000 });
+  const client = connect({ address: `127.0.0.1:${port}`, token, deadlineMs: 1000 });
   try {
     await waitFor(
       () =>
@@ -149,7 +149,7 @@ describe('quota-authority token', () => {
       expect(listed.stdout).not.toContain(token);
       const id = row.split(' ')[0]!;
 
-      const client = connect(`127.0.0.1:${port}`, { token });
+      const client = connect({ address: `127.0.0.1:${port}`, token });
       try {
         const call = () =>
           client.quota.getQuotaStatus({ userId: 'u' }).then(

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { adminV1, connect, QuotaCallError } from '../../clients/typescript/src/index.js';
+import { adminV1, connect, QuotaCallError } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -36,7 +36,7 @@ describe('tokens on two replicas', () => {
       name: 'executor',
       role: adminV1.Role.ROLE_CLIENT,
     });
-    const onB = connect(b.address, { token: made.token });
+    const onB = connect({ address: b.address, token: made.token });
     try {
       // Whether B's copy has it yet or B asks the database, the new token works at once.
       expect(await checkStatus(onB)).toBe(0);

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { adminV1, connect, QuotaCallError } from '../../clients/typescript/src/index.js';
+import { adminV1, connect, QuotaCallError } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
@@ -77,7 +77,7 @@ describe('no token in the log or the database', () => {
     const { logger, text } = capturedLogger();
     const app = await start({ QUOTA_ADMIN_TOKEN: ADMIN }, logger);
     const address = `127.0.0.1:${app.port}`;
-    const admin = connect(address, { token: ADMIN });
+    const admin = connect({ address: address, token: ADMIN });
     const made: string[] = [];
     try {
       for (const role of [adminV1.Role.ROLE_CLIENT, adminV1.Role.ROLE_VIEWER]) {
@@ -85,9 +85,9 @@ describe('no token in the log or the database', () => {
       }
       const [clientToken, viewerToken] = made as [string, string];
       const check = CheckLimitRequest.fromPartial({ userId: 'u', apiKey: 'k' });
-      const asClient = connect(address, { token: clientToken });
-      const asViewer = connect(address, { token: viewerToken });
-      const asWrong = connect(address, { token: WRONG });
+      const asClient = connect({ address: address, token: clientToken });
+      const asViewer = connect({ address: address, token: viewerToken });
+      const asWrong = connect({ address: address, token: WRONG });
       try {
         expect(await code(asClient.quota.checkLimit(check))).toBe(0);
         expect(await code(asClient.admin.listTokens({}))).toBe(grpc.status.PERMISSION_DENIED);
@@ -151,7 +151,7 @@ describe('QUOTA_AUTH=disabled', () => {
   it('admits calls with no token and warns at start', async () => {
     const { logger, text } = capturedLogger();
     const app = await start({ QUOTA_AUTH: 'disabled' }, logger);
-    const anyone = connect(`127.0.0.1:${app.port}`);
+    const anyone = connect({ address: `127.0.0.1:${app.port}` });
     try {
       expect(await code(anyone.admin.listTokens({}))).toBe(0);
       expect(

@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import {
-  connect,
-  QuotaCallError,
-  type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+import { connect, QuotaCallError, type QuotaConnection } from '@quota-authority/client';
 import type { CallContext } from '../../src/grpc/CallContext.js';
 import { handleServerStream } from '../../src/grpc/handleServerStream.js';
 import { handleUnary } from '../../src/grpc/handleUnary.js';
@@ -102,7 +98,7 @@ beforeAll(async () => {
       err ? reject(err) : resolve(p),
     ),
   );
-  client = connect(`127.0.0.1:${port}`);
+  client = connect({ address: `127.0.0.1:${port}` });
 });
 
 afterAll(() => {
@@ -118,7 +114,7 @@ describe('call context and middleware chain', () => {
     const before = Date.now();
     const res = await client.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'ok' }), {
       metadata,
-      timeoutMs: 4000,
+      deadlineMs: 4000,
     });
     expect(res.allowed).toBe(true);
     expect(seen.map((s) => s.step)).toEqual([
@@ -158,12 +154,8 @@ describe('call context and middleware chain', () => {
   it('aborts a stream handler signal when the caller cancels', async () => {
     seen.length = 0;
     const stream = client.quota.watchLoad(WatchLoadRequest.fromPartial({}));
-    const first = await new Promise<LoadSnapshot>((resolve, reject) => {
-      stream.once('data', resolve);
-      stream.once('error', reject);
-    });
+    const first = (await stream[Symbol.asyncIterator]().next()).value as LoadSnapshot;
     expect(first.host).toBe('h');
-    stream.on('error', () => undefined);
     stream.cancel();
     expect(await streamEnded).toBe(true);
     await expect.poll(() => seen.map((s) => s.step)).toContain('outer:after');

@@ -8,7 +8,7 @@ import {
   RateLimitRule,
   Scope,
   type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import type { App } from '../../src/app/App.js';
 import { startApp } from '../../src/app/startApp.js';
@@ -156,7 +156,7 @@ describe('API keys at rest', () => {
       QUOTA_AUTH: 'disabled',
     });
     const app: App = await startApp(config, logger);
-    const client = connect(`127.0.0.1:${app.port}`);
+    const client = connect({ address: `127.0.0.1:${app.port}` });
     try {
       await upsert(client, { name: 'key-3', scope: Scope.SCOPE_API_KEY, limit: 3 });
       const vip = await upsert(client, {

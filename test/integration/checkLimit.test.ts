@@ -6,7 +6,7 @@ import {
   QuotaCallError,
   RateLimitRule,
   Scope,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';

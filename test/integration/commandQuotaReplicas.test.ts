@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Period, typesV1 } from '../../clients/typescript/src/index.js';
+import { Period, typesV1 } from '@quota-authority/client';
 import {
   CheckCommandQuotaRequest,
   type CheckCommandQuotaResponse,

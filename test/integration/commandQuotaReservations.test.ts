@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Period, QuotaCallError, typesV1 } from '../../clients/typescript/src/index.js';
+import { Period, QuotaCallError, typesV1 } from '@quota-authority/client';
 import {
   CheckCommandQuotaRequest,
   RecordExecutionRequest,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope } from '@quota-authority/client';
 import { GetDashboardRequest } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import {
   CheckCommandQuotaRequest,

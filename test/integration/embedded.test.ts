@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { connect, RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
@@ -29,7 +29,7 @@ describe('the embedded default', () => {
       QUOTA_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     });
     const first = await startApp(config, silentLogger());
-    const c1 = connect(`127.0.0.1:${first.port}`, { token: TEST_ADMIN_TOKEN });
+    const c1 = connect({ address: `127.0.0.1:${first.port}`, token: TEST_ADMIN_TOKEN });
     try {
       // The seeded defaults are there on a new installation.
       const seeded = (
@@ -57,7 +57,7 @@ describe('the embedded default', () => {
     }
 
     const second = await startApp(config, silentLogger());
-    const c2 = connect(`127.0.0.1:${second.port}`, { token: TEST_ADMIN_TOKEN });
+    const c2 = connect({ address: `127.0.0.1:${second.port}`, token: TEST_ADMIN_TOKEN });
     try {
       const rules = (await c2.admin.listRateLimitRules({ scope: Scope.SCOPE_USER })).rules;
       expect(rules.find((r) => r.name === 'kept')).toMatchObject({ match: 'u1', limit: 3 });

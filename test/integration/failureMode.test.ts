@@ -4,7 +4,7 @@ import path from 'node:path';
 import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf } from '../support/childProcesses.js';
-import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { silentLogger } from '../../src/log.js';
 import { migrate } from '../../src/store/migrate.js';

@@ -6,7 +6,7 @@ import {
   RateLimitRule,
   Scope,
   type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import {
   killServerProcess,
@@ -38,7 +38,7 @@ beforeAll(async () => {
   for (const p of procs) {
     const address = p.client.raw.quota.getChannel().getTarget().replace(/^dns:/, '');
     // The claim is about the server's answers: the client waits for every one.
-    clients.push(connect(address, { token: TOKEN, timeoutMs: 60_000 }));
+    clients.push(connect({ address: address, token: TOKEN, deadlineMs: 60_000 }));
   }
 });
 

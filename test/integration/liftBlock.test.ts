@@ -5,7 +5,7 @@ import {
   RateLimitRule,
   Scope,
   type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import {
   AttackKind,
   LiftBlockRequest,

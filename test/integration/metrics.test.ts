@@ -1,6 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitRule, Scope, typesV1 } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope, typesV1 } from '@quota-authority/client';
 import {
   CheckCommandQuotaRequest,
   CheckLimitRequest,

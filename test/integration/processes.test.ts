@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import {
   killIfRunning,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Algorithm, RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { Algorithm, RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { storedApiKey } from '../support/apiKeys.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';

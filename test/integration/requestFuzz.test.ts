@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { RateLimitRule, Scope } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope } from '@quota-authority/client';
 import { healthCheck } from '../support/healthCheck.js';
 import { ALL_METHODS, RawClient, type RawAnswer, type RawMethod } from '../support/rawClient.js';
 import { anyBody, poisonedBody, requestMessage } from '../support/requestArbitraries.js';

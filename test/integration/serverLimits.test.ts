@@ -9,7 +9,7 @@ import {
   startCall,
   type OpenCall,
 } from '../../bench/rawHttp2.js';
-import { connect, QuotaCallError } from '../../clients/typescript/src/index.js';
+import { connect, QuotaCallError } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startLoggedServer, type LoggedServer } from '../support/loggedServer.js';
@@ -30,9 +30,9 @@ afterAll(async () => {
 
 /** One CheckLimit through the generated client on a connection of its own. */
 async function callOnNewConnection(address: string): Promise<void> {
-  const client = connect(address, {
+  const client = connect({ address: address,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
-    timeoutMs: 10_000,
+    deadlineMs: 10_000,
   });
   try {
     await client.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'u' }));
@@ -68,7 +68,7 @@ describe('with short timeouts', () => {
   });
 
   it('answers a request larger than QUOTA_MAX_MESSAGE_BYTES RESOURCE_EXHAUSTED', async () => {
-    const client = connect(server.address);
+    const client = connect({ address: server.address });
     try {
       const err = await client.quota
         .checkLimit(CheckLimitRequest.fromPartial({ userId: 'u', path: 'p'.repeat(70_000) }))

@@ -5,7 +5,7 @@ import {
   ListTasksResponse,
   RunTaskRequest,
 } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
-import type { QuotaCallError } from '../../clients/typescript/src/index.js';
+import type { QuotaCallError } from '@quota-authority/client';
 import { expectRefused as refused } from '../support/expectRefused.js';
 import { RawClient, encode } from '../support/rawClient.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QuotaCallError } from '../../clients/typescript/src/index.js';
+import type { QuotaCallError } from '@quota-authority/client';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';

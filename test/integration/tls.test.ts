@@ -10,7 +10,7 @@ import {
   QuotaCallError,
   Scope,
   type QuotaConnection,
-} from '../../clients/typescript/src/index.js';
+} from '@quota-authority/client';
 import { ConfigError } from '../../src/config.js';
 import { loadServerCredentials } from '../../src/grpc/serverCredentials.js';
 import { healthCheck } from '../support/healthCheck.js';
@@ -112,8 +112,8 @@ const byName = (server: LoggedServer) => `localhost:${server.app.port}`;
 
 /** A call that reads the database; resolves, or rejects with the call's error. */
 async function listRules(address: string, credentials: grpc.ChannelCredentials): Promise<void> {
-  const client: QuotaConnection = connect(address, {
-    credentials,
+  const client: QuotaConnection = connect({ address: address,
+    tls: credentials,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
   });
   try {

@@ -1,4 +1,4 @@
-import { RateLimitRule, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { RateLimitRule, Scope, type QuotaConnection } from '@quota-authority/client';
 import type { AttackPattern } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { waitFor } from './waitFor.js';
@@ -37,7 +37,7 @@ export async function checkMany(
     try {
       const answer = await clients[i % clients.length]!.quota.checkLimit(
         CheckLimitRequest.fromPartial(request(i)),
-        { timeoutMs: 30_000 },
+        { deadlineMs: 30_000 },
       );
       if (answer.degraded) seen.degraded++;
       if (answer.allowed) seen.allowed++;

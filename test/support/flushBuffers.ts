@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { QuotaConnection } from '../../clients/typescript/src/index.js';
+import type { QuotaConnection } from '@quota-authority/client';
 
 /** The tasks that write what a replica buffers off the hot path. */
 const BUFFER_TASKS = ['violations-flush', 'stats-flush', 'load-history-flush'];

@@ -1,4 +1,4 @@
-import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import type { QuotaCallError, QuotaStream } from '@quota-authority/client';
 import type {
   LoadSnapshot,
   ReportLoadRequest,
@@ -6,21 +6,22 @@ import type {
 
 /** A WatchLoad stream with every message received and how it ended. */
 export interface Watched {
-  readonly stream: ClientReadableStream<LoadSnapshot>;
+  readonly stream: QuotaStream<LoadSnapshot>;
   readonly messages: { at: number; snapshot: LoadSnapshot }[];
-  /** Resolves with the error (CANCELLED, INVALID_ARGUMENT, ...) or null for a clean end. */
-  readonly ended: Promise<ServiceError | null>;
+  /** Resolves with the typed error (INVALID_ARGUMENT, ...) or null for a clean end or cancel(). */
+  readonly ended: Promise<QuotaCallError | null>;
 }
 
-export function watch(stream: ClientReadableStream<LoadSnapshot>): Watched {
+export function watch(stream: QuotaStream<LoadSnapshot>): Watched {
   const messages: { at: number; snapshot: LoadSnapshot }[] = [];
-  stream.on('data', (snapshot: LoadSnapshot) => messages.push({ at: Date.now(), snapshot }));
-  const ended = new Promise<ServiceError | null>((resolve) => {
-    stream.on('error', (err: ServiceError) => resolve(err));
-    stream.on('status', (s: { code: number }) => {
-      if (s.code === 0) resolve(null);
-    });
-  });
+  const ended = (async () => {
+    try {
+      for await (const snapshot of stream) messages.push({ at: Date.now(), snapshot });
+      return null;
+    } catch (err) {
+      return err as QuotaCallError;
+    }
+  })();
   return { stream, messages, ended };
 }
 

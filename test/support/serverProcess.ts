@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { connect, Scope, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { connect, Scope, type QuotaConnection } from '@quota-authority/client';
 import { freePort } from '../../src/freePort.js';
 import { TEST_ADMIN_TOKEN } from './tokens.js';
 import { waitFor } from './waitFor.js';
@@ -65,8 +65,9 @@ async function startServerProcess(
 ): Promise<ServerProcess> {
   const port = await freePort();
   const { child, exited } = spawnServerProcess(databaseUrl, port, env);
-  const client = connect(`127.0.0.1:${port}`, {
-    timeoutMs: 10_000,
+  const client = connect({
+    address: `127.0.0.1:${port}`,
+    deadlineMs: 10_000,
     token: env['QUOTA_ADMIN_TOKEN'] ?? TEST_ADMIN_TOKEN,
   });
   const started = { child, client, exited };
@@ -76,7 +77,7 @@ async function startServerProcess(
       waitFor(
         () =>
           client.admin
-            .listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { timeoutMs: 500 })
+            .listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { deadlineMs: 500 })
             .then(
               () => true,
               () => false,

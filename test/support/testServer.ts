@@ -1,4 +1,4 @@
-import { connect, type QuotaConnection } from '../../clients/typescript/src/index.js';
+import { connect, type QuotaConnection } from '@quota-authority/client';
 import type { App } from '../../src/app/App.js';
 import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
@@ -31,7 +31,7 @@ export async function startTestServer(
   });
   const app = await startApp(config, silentLogger());
   const address = `127.0.0.1:${app.port}`;
-  const client = connect(address, { token: config.adminToken });
+  const client = connect({ address: address, token: config.adminToken });
   return {
     app,
     client,

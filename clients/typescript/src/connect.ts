@@ -1,8 +1,9 @@
 import {
+  ChannelCredentials,
   credentials as grpcCredentials,
   Metadata,
-  type CallOptions,
-  type ChannelCredentials,
+  status,
+  type CallOptions as GrpcCallOptions,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
@@ -10,39 +11,135 @@ import {
 } from '@grpc/grpc-js';
 import { AdminServiceClient } from './gen/quota/v1/admin_service.js';
 import { QuotaServiceClient } from './gen/quota/v1/quota_service.js';
+import { toQuotaError } from './errors.js';
+import { retryPolicy, type RetryOptions } from './retryPolicy.js';
+
+/** Files of a TLS connection; each a PEM buffer or string. */
+export interface TlsOptions {
+  /**
+   * CA certificates the server's certificate must chain to.
+   * @default the system's roots
+   */
+  ca?: Buffer | string;
+  /**
+   * Client certificate, for a server that asks for one (QUOTA_TLS_CLIENT_CA); needs `key`.
+   * @default none
+   */
+  cert?: Buffer | string;
+  /**
+   * Private key of `cert`.
+   * @default none
+   */
+  key?: Buffer | string;
+  /**
+   * Name the server's certificate must carry, when it differs from the address's host.
+   * @default the host of `address`
+   */
+  serverName?: string;
+}
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
+  /** The server, as `host:port` (or any gRPC target such as `dns:///quota:50051`). Required. */
+  address: string;
   /**
-   * Channel credentials.
-   * @default insecure (plaintext)
-   */
-  credentials?: ChannelCredentials;
-  /**
-   * Deadline of each unary call, in milliseconds; 0 means none.
-   * @default 5000
-   */
-  timeoutMs?: number;
-  /**
-   * Bearer token sent as `authorization` metadata on every call.
-   * @default none
+   * Bearer token sent as `authorization` metadata on every call (a client, viewer or admin
+   * token; see CreateToken).
+   * @default none: calls fail with QuotaUnauthenticatedError
    */
   token?: string;
-  /** grpc-js channel options. @default {} */
+  /**
+   * TLS: `true` for the system's roots, files for a private CA or mutual TLS, or grpc-js
+   * credentials of your own.
+   * @default false (plaintext)
+   */
+  tls?: boolean | TlsOptions | ChannelCredentials;
+  /**
+   * Deadline of each unary call (of each attempt when retried), in milliseconds; every unary
+   * call has one. A call past it fails with QuotaDeadlineExceededError.
+   * @default 5000
+   */
+  deadlineMs?: number;
+  /**
+   * Retries of calls that carry a `request_id` (CheckLimit, CheckCommandQuota,
+   * RecordExecution, …), on UNAVAILABLE and DEADLINE_EXCEEDED only, with exponential backoff
+   * and jitter; the server answers a repeated request_id with its first answer, so a retry is
+   * never counted twice. Calls without a request_id are never retried. `false` turns it off.
+   * @default { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 2000 }
+   */
+  retry?: RetryOptions | false;
+  /**
+   * Wait for the connection to be ready (within the deadline) instead of failing at once with
+   * QuotaUnavailableError while the server cannot be reached.
+   * @default false
+   */
+  waitForReady?: boolean;
+  /**
+   * grpc-js channel options (keepalive, message sizes, …).
+   * @default {}
+   */
   channelOptions?: ClientOptions;
+}
+
+/** Options of one unary call. */
+export interface CallOptions {
+  /**
+   * Deadline of this call (of each attempt), in milliseconds.
+   * @default the connection's `deadlineMs`
+   */
+  deadlineMs?: number;
+  /**
+   * Cancels the call (and its retries); the promise then rejects with `signal.reason`.
+   * @default none
+   */
+  signal?: AbortSignal;
+  /**
+   * Extra metadata; `authorization` is set from the connection's token.
+   * @default none
+   */
+  metadata?: Metadata;
+  /**
+   * Retries of this call.
+   * @default the connection's `retry`
+   */
+  retry?: RetryOptions | false;
+}
+
+/** Options of one server stream. */
+export interface StreamOptions {
+  /**
+   * Deadline of the whole stream, in milliseconds.
+   * @default none: a stream lasts until cancelled
+   */
+  deadlineMs?: number;
+  /**
+   * Ends the stream; iteration then stops without an error.
+   * @default none
+   */
+  signal?: AbortSignal;
+  /**
+   * Extra metadata; `authorization` is set from the connection's token.
+   * @default none
+   */
+  metadata?: Metadata;
+}
+
+/** A server stream: iterate it with `for await`; `cancel()` (or `break`) ends it. */
+export interface QuotaStream<T> extends AsyncIterable<T> {
+  cancel(): void;
 }
 
 type Last<T extends unknown[]> = T extends [...unknown[], infer L] ? L : never;
 type Unary<F> = F extends (request: infer Req, ...rest: infer Rest) => ClientUnaryCall
   ? Last<Rest> extends (error: ServiceError | null, response: infer Res) => void
-    ? (request: Req, options?: { metadata?: Metadata; timeoutMs?: number }) => Promise<Res>
+    ? (request: Req, options?: CallOptions) => Promise<Res>
     : never
   : never;
 type Stream<F> = F extends (request: infer Req, ...rest: never[]) => ClientReadableStream<infer Res>
-  ? (request: Req, options?: { metadata?: Metadata }) => ClientReadableStream<Res>
+  ? (request: Req, options?: StreamOptions) => QuotaStream<Res>
   : never;
 
-/** A service's methods: unary ones return promises, server streams stay streams. */
+/** A service's methods: unary ones return promises, server streams async iterables. */
 export type Promisified<C> = {
   [K in keyof C as C[K] extends (...args: never[]) => unknown ? K : never]: C[K] extends (
     ...args: never[]
@@ -51,74 +148,186 @@ export type Promisified<C> = {
     : Unary<C[K]>;
 };
 
-/** A connection to one quota-authority server. */
+/** A connection to a quota-authority server (or a balancer in front of replicas). */
 export interface QuotaConnection {
   readonly quota: Promisified<QuotaServiceClient>;
   readonly admin: Promisified<AdminServiceClient>;
-  /** The raw generated clients, for call options not covered here. */
+  /** The raw generated clients, for what the promise API does not cover. */
   readonly raw: { readonly quota: QuotaServiceClient; readonly admin: AdminServiceClient };
+  /** Closes the channel; calls in flight fail with QuotaUnavailableError or QuotaCancelledError. */
   close(): void;
 }
 
-/** Typed error of a failed call: the gRPC status code and details, with the original as cause. */
-export class QuotaCallError extends Error {
-  readonly code: number;
-  readonly details: string;
-  readonly metadata: Metadata;
-  constructor(err: ServiceError) {
-    super(err.message, { cause: err });
-    this.name = 'QuotaCallError';
-    this.code = err.code;
-    this.details = err.details;
-    this.metadata = err.metadata;
-  }
-}
+const DEFAULT_DEADLINE_MS = 5000;
 
-/** Connects to `address` (host:port). */
-export function connect(address: string, options: ConnectOptions = {}): QuotaConnection {
-  const creds = options.credentials ?? grpcCredentials.createInsecure();
-  const quota = new QuotaServiceClient(address, creds, options.channelOptions);
-  const admin = new AdminServiceClient(address, creds, options.channelOptions);
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const wrap = <C extends object>(client: C): Promisified<C> =>
-    new Proxy({} as Promisified<C>, {
-      get(_target, prop: string) {
-        const method = (client as Record<string, unknown>)[prop];
-        if (typeof method !== 'function') return undefined;
-        const def = (
-          client.constructor as { service?: Record<string, { responseStream: boolean }> }
-        ).service?.[prop];
-        return (
-          request: unknown,
-          callOptions: { metadata?: Metadata; timeoutMs?: number } = {},
-        ) => {
-          const metadata = callOptions.metadata ?? new Metadata();
-          if (options.token) metadata.set('authorization', `Bearer ${options.token}`);
-          if (def?.responseStream) return method.call(client, request, metadata);
-          const ms = callOptions.timeoutMs ?? timeoutMs;
-          const opts: Partial<CallOptions> = ms > 0 ? { deadline: Date.now() + ms } : {};
-          return new Promise((resolve, reject) => {
-            method.call(
-              client,
-              request,
-              metadata,
-              opts,
-              (err: ServiceError | null, response: unknown) => {
-                if (err) reject(new QuotaCallError(err));
-                else resolve(response);
-              },
-            );
-          });
-        };
-      },
-    });
+type AnyMethod = (...args: unknown[]) => unknown;
+
+/** Connects to a server; the channel connects lazily, on the first call. */
+export function connect(options: ConnectOptions): QuotaConnection {
+  if (typeof options?.address !== 'string' || options.address === '')
+    throw new TypeError('connect: address must be a non-empty string such as "127.0.0.1:50051"');
+  const deadlineMs = positiveMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
+  const channelOptions: ClientOptions = { ...options.channelOptions };
+  const tls = options.tls;
+  if (tls && typeof tls === 'object' && !(tls instanceof ChannelCredentials) && tls.serverName)
+    channelOptions['grpc.ssl_target_name_override'] = tls.serverName;
+  const creds = channelCredentials(tls);
+  const quota = new QuotaServiceClient(options.address, creds, channelOptions);
+  // One channel for both services.
+  const admin = new AdminServiceClient(options.address, creds, {
+    ...channelOptions,
+    channelOverride: quota.getChannel(),
+  });
+  const defaults = {
+    token: options.token,
+    deadlineMs,
+    retry: options.retry ?? {},
+    waitForReady: options.waitForReady ?? false,
+  };
   return {
-    quota: wrap(quota),
-    admin: wrap(admin),
+    quota: promisify(quota, defaults),
+    admin: promisify(admin, defaults),
     raw: { quota, admin },
     close() {
       quota.close();
-      admin.close();
     },
   };
+}
+
+interface Defaults {
+  token: string | undefined;
+  deadlineMs: number;
+  retry: RetryOptions | false;
+  waitForReady: boolean;
+}
+
+function promisify<C extends object>(client: C, defaults: Defaults): Promisified<C> {
+  const service = (client.constructor as { service?: Record<string, { responseStream: boolean }> })
+    .service;
+  const methods: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(service ?? {})) {
+    // ts-proto's service keys are the lower-camel method names the client has.
+    const method = (client as Record<string, AnyMethod>)[name];
+    if (typeof method !== 'function') continue;
+    methods[name] = def.responseStream
+      ? (request: unknown, opts: StreamOptions = {}) =>
+          openStream(client, method, request, opts, defaults)
+      : (request: unknown, opts: CallOptions = {}) =>
+          callUnary(client, method, request, opts, defaults);
+  }
+  return methods as Promisified<C>;
+}
+
+function metadataFor(
+  extra: Metadata | undefined,
+  token: string | undefined,
+  waitForReady: boolean,
+): Metadata {
+  const metadata = extra ? extra.clone() : new Metadata();
+  // grpc-js takes wait-for-ready as a metadata option, not a call option.
+  metadata.setOptions({ ...metadata.getOptions(), waitForReady });
+  if (token) metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+}
+
+async function callUnary(
+  client: object,
+  method: AnyMethod,
+  request: unknown,
+  opts: CallOptions,
+  defaults: Defaults,
+): Promise<unknown> {
+  const deadlineMs =
+    opts.deadlineMs === undefined ? defaults.deadlineMs : positiveMs(opts.deadlineMs, 'deadlineMs');
+  const attempt = (signal: AbortSignal | undefined): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const callOptions: Partial<GrpcCallOptions> = { deadline: Date.now() + deadlineMs };
+      const onAbort = (): void => call.cancel();
+      const call = method.call(
+        client,
+        request,
+        metadataFor(opts.metadata, defaults.token, defaults.waitForReady),
+        callOptions,
+        (err: ServiceError | null, response: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (!err) resolve(response);
+          else if (signal?.aborted) reject(signal.reason);
+          else reject(toQuotaError(err));
+        },
+      ) as ClientUnaryCall;
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  const retry = opts.retry ?? defaults.retry;
+  if (retry === false || !carriesRequestId(request)) return attempt(opts.signal);
+  return retryPolicy(retry).execute(({ signal }) => attempt(signal), opts.signal);
+}
+
+function carriesRequestId(request: unknown): boolean {
+  const id = (request as { requestId?: unknown } | null)?.requestId;
+  return typeof id === 'string' && id !== '';
+}
+
+function openStream(
+  client: object,
+  method: AnyMethod,
+  request: unknown,
+  opts: StreamOptions,
+  defaults: Defaults,
+): QuotaStream<unknown> {
+  const callOptions: Partial<GrpcCallOptions> = {};
+  if (opts.deadlineMs !== undefined)
+    callOptions.deadline = Date.now() + positiveMs(opts.deadlineMs, 'deadlineMs');
+  const call = method.call(
+    client,
+    request,
+    metadataFor(opts.metadata, defaults.token, defaults.waitForReady),
+    callOptions,
+  ) as ClientReadableStream<unknown>;
+  let cancelled = false;
+  const cancel = (): void => {
+    cancelled = true;
+    call.cancel();
+  };
+  if (opts.signal?.aborted) cancel();
+  else opts.signal?.addEventListener('abort', cancel, { once: true });
+  // Without a listener an error event would be thrown before anyone iterates.
+  call.on('error', () => undefined);
+  async function* iterate(): AsyncGenerator<unknown> {
+    try {
+      for await (const message of call) yield message;
+    } catch (err) {
+      const e = err as ServiceError;
+      if (cancelled && e.code === status.CANCELLED) return;
+      throw typeof e.code === 'number' ? toQuotaError(e) : err;
+    } finally {
+      opts.signal?.removeEventListener('abort', cancel);
+      if (!cancelled) {
+        // `break` out of the loop: end the call on the server too.
+        cancelled = true;
+        call.cancel();
+      }
+    }
+  }
+  return { [Symbol.asyncIterator]: iterate, cancel };
+}
+
+function channelCredentials(tls: ConnectOptions['tls']): ChannelCredentials {
+  if (!tls) return grpcCredentials.createInsecure();
+  if (tls === true) return grpcCredentials.createSsl();
+  if (tls instanceof ChannelCredentials) return tls;
+  const buf = (v: Buffer | string | undefined): Buffer | null =>
+    v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v);
+  if ((tls.cert === undefined) !== (tls.key === undefined))
+    throw new TypeError('connect: tls.cert and tls.key go together');
+  return grpcCredentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+}
+
+function positiveMs(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
 }
