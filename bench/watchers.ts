@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < WATCHERS; i++) {
       const stream = client.quota.watchLoad({ interval: undefined, hosts: [] });
       void (async () => {
-        for await (const _ of stream) received++;
+        for await (const snapshot of stream) if (snapshot) received++;
       })().catch(() => undefined);
       streams.push(stream);
     }
