@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import {
-  adminV1,
-  connect,
-  QuotaCallError,
-  type QuotaConnection,
-} from '@quota-authority/client';
+import { adminV1, connect, QuotaCallError, type QuotaConnection } from '@quota-authority/client';
 import { AdminServiceService } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import { QuotaServiceService } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { requiredRole } from '../../src/grpc/methodRoles.js';

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import {
-  Algorithm,
-  Period,
-  QuotaCallError,
-  RateLimitRule,
-  Scope,
-} from '@quota-authority/client';
+import { Algorithm, Period, QuotaCallError, RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';

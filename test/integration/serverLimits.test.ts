@@ -30,7 +30,8 @@ afterAll(async () => {
 
 /** One CheckLimit through the generated client on a connection of its own. */
 async function callOnNewConnection(address: string): Promise<void> {
-  const client = connect({ address: address,
+  const client = connect({
+    address: address,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
     deadlineMs: 10_000,
   });

@@ -5,12 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connect,
-  QuotaCallError,
-  Scope,
-  type QuotaConnection,
-} from '@quota-authority/client';
+import { connect, QuotaCallError, Scope, type QuotaConnection } from '@quota-authority/client';
 import { ConfigError } from '../../src/config.js';
 import { loadServerCredentials } from '../../src/grpc/serverCredentials.js';
 import { healthCheck } from '../support/healthCheck.js';
@@ -112,7 +107,8 @@ const byName = (server: LoggedServer) => `localhost:${server.app.port}`;
 
 /** A call that reads the database; resolves, or rejects with the call's error. */
 async function listRules(address: string, credentials: grpc.ChannelCredentials): Promise<void> {
-  const client: QuotaConnection = connect({ address: address,
+  const client: QuotaConnection = connect({
+    address: address,
     tls: credentials,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
   });
