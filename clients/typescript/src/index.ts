@@ -49,3 +49,5 @@ export {
   RateLimitRule,
   Scope,
 } from './gen/quota/v1/types.js';
+export * from './executor/index.js';
+export * from './http/index.js';

@@ -1,0 +1,2 @@
+// QuotaExecutor and what it needs: filled in by the executor work.
+export {};
