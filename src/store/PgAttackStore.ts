@@ -121,10 +121,12 @@ export class PgAttackStore implements AttackStore {
     // One time for every kind lifted. The statement trigger notifies the replicas even when
     // no row changed (a key not blocked): a spare reload of the blocks, nothing written.
     // Times as epoch ms the way the reports read them, so the lift's time is the one
-    // GetViolations shows to the millisecond.
+    // GetViolations shows to the millisecond. MATERIALIZED: a plain subquery may be scanned
+    // again per row, each scan reading the clock anew (seen: two kinds 1 ms apart).
     const result = await this.db.query<StoredAttack>(
-      `UPDATE attack_flags f SET blocked_until = t.now
-         FROM (SELECT clock_timestamp() AS now) t
+      `WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now)
+       UPDATE attack_flags f SET blocked_until = t.now
+         FROM t
         WHERE f.scope = $1 AND f.key = $2 AND f.blocked_until > t.now
         RETURNING ${attackColumns('f')}`,
       [scope, key],
