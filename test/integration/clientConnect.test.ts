@@ -200,10 +200,43 @@ describe('connect()', () => {
       await expect(
         client.quota.checkLimit(check({}), { signal: AbortSignal.abort(reason) }),
       ).rejects.toBe(reason);
+      // Aborted while it waits to retry: it ends then, not after the backoff.
+      const port = await closedPort();
+      const slow = connect({
+        address: `127.0.0.1:${port}`,
+        token: TEST_ADMIN_TOKEN,
+        retry: { maxAttempts: 2, initialDelayMs: 10_000, maxDelayMs: 10_000 },
+      });
+      try {
+        const waiting = new AbortController();
+        const begun = Date.now();
+        const retried = slow.quota.checkLimit(check({ requestId: 'r-4' }), {
+          signal: waiting.signal,
+        });
+        setTimeout(() => waiting.abort(reason), 300);
+        await expect(retried).rejects.toBe(reason);
+        expect(Date.now() - begun).toBeLessThan(5000);
+      } finally {
+        slow.close();
+      }
     } finally {
       client.close();
       hole.close();
     }
+  });
+
+  it('gives the refusal of a stream as a typed error, also to a caller that starts iterating late', async () => {
+    const stream = server.client.quota.watchLoad({
+      interval: { seconds: 0, nanos: 1e6 },
+      hosts: [],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const err = await (async () => {
+      for await (const snapshot of stream) return snapshot;
+      return undefined;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QuotaInvalidArgumentError);
+    expect((err as QuotaInvalidArgumentError).field).toBe('interval');
   });
 
   it('with waitForReady, waits for a server that starts within the deadline', async () => {

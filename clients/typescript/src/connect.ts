@@ -12,6 +12,7 @@ import {
 import { AdminServiceClient } from './gen/quota/v1/admin_service.js';
 import { QuotaServiceClient } from './gen/quota/v1/quota_service.js';
 import { toQuotaError } from './errors.js';
+import type { RetryPolicy } from 'cockatiel';
 import { retryPolicy, type RetryOptions } from './retryPolicy.js';
 
 /** Files of a TLS connection; each a PEM buffer or string. */
@@ -178,10 +179,13 @@ export function connect(options: ConnectOptions): QuotaConnection {
     ...channelOptions,
     channelOverride: quota.getChannel(),
   });
-  const defaults = {
+  const retry = options.retry ?? {};
+  const defaults: Defaults = {
     token: options.token,
     deadlineMs,
-    retry: options.retry ?? {},
+    retry,
+    // Built once (and its options checked here, at connect).
+    retryPolicy: retryPolicy(retry === false ? {} : retry),
     waitForReady: options.waitForReady ?? false,
   };
   return {
@@ -198,6 +202,7 @@ interface Defaults {
   token: string | undefined;
   deadlineMs: number;
   retry: RetryOptions | false;
+  retryPolicy: RetryPolicy;
   waitForReady: boolean;
 }
 
@@ -263,7 +268,21 @@ async function callUnary(
     });
   const retry = opts.retry ?? defaults.retry;
   if (retry === false || !carriesRequestId(request)) return attempt(opts.signal);
-  return retryPolicy(retry).execute(({ signal }) => attempt(signal), opts.signal);
+  const policy = retry === defaults.retry ? defaults.retryPolicy : retryPolicy(retry);
+  return untilAborted(
+    policy.execute(({ signal }) => attempt(signal), opts.signal),
+    opts.signal,
+  );
+}
+
+/** The policy's backoff sleep does not listen to the signal: an abort there ends the wait too. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function carriesRequestId(request: unknown): boolean {
@@ -294,11 +313,14 @@ function openStream(
   };
   if (opts.signal?.aborted) cancel();
   else opts.signal?.addEventListener('abort', cancel, { once: true });
-  // Without a listener an error event would be thrown before anyone iterates.
-  call.on('error', () => undefined);
+  // Kept for a caller that starts iterating after the stream failed: the iterator of a
+  // stream destroyed by then just ends. (Without a listener the error would also be thrown.)
+  let failure: unknown;
+  call.on('error', (err) => (failure ??= err));
   async function* iterate(): AsyncGenerator<unknown> {
     try {
       for await (const message of call) yield message;
+      if (failure !== undefined) throw failure;
     } catch (err) {
       const e = err as ServiceError;
       if (cancelled && e.code === status.CANCELLED) return;
