@@ -19,6 +19,11 @@ const ownDatabase = [
   'test/integration/embedded.test.ts',
   'test/integration/embeddedPermissions.test.ts',
 ];
+/**
+ * Files whose subject is not the database (packing and installing the client package): a
+ * second run against another server would only repeat them.
+ */
+const notAboutTheDatabase = ['test/integration/clientPackage.test.ts'];
 const external = process.env['QUOTA_TEST_DATABASE_URL'] !== undefined;
 
 /** Integration files start servers and databases: more time than a unit test's default. */
@@ -42,7 +47,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: external ? ownDatabase : alone,
+          exclude: external ? [...ownDatabase, ...notAboutTheDatabase] : alone,
           // One PostgreSQL for the whole run; each test file gets its own database.
           globalSetup: ['test/support/globalSetup.ts'],
           ...integrationTimeouts,
