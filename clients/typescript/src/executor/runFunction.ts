@@ -1,0 +1,71 @@
+import type { Executed } from './Executed.js';
+import type { ExecutionContext, ExecutorFunction } from './RunOptions.js';
+import { sampleRepeatedly } from './sampleRepeatedly.js';
+
+export interface FunctionRunOptions {
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly sampleIntervalMs: number;
+}
+
+/**
+ * Runs `fn` and measures it. Node offers no CPU time or memory of one function: these are the
+ * whole process's, its CPU time during the run (process.cpuUsage) and its peak RSS at the
+ * samples, the start and the end, so anything else the process does meanwhile is counted too.
+ * Never throws: a thrown error is the outcome, with status `failed` and exit code 1.
+ */
+export async function runFunction<T>(
+  fn: ExecutorFunction<T>,
+  context: Omit<ExecutionContext, 'signal' | 'startedAt'>,
+  options: FunctionRunOptions,
+): Promise<Executed<T>> {
+  const controller = new AbortController();
+  const { signal, timeoutMs } = options;
+  const onAbort = (): void => controller.abort(signal!.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timeout =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort(new DOMException('the run took longer than timeoutMs', 'TimeoutError'));
+        }, timeoutMs);
+
+  let peak = process.memoryUsage.rss();
+  const stopSampling = sampleRepeatedly(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, options.sampleIntervalMs);
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let outcome: Executed<T>['outcome'];
+  try {
+    outcome = { ok: true, value: await fn({ ...context, signal: controller.signal, startedAt }) };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const durationMs = performance.now() - t0;
+  // Settled before the timer fired: not a timeout, even if the timer is due this very tick.
+  const late = timedOut;
+  clearTimeout(timeout);
+  stopSampling();
+  signal?.removeEventListener('abort', onAbort);
+  peak = Math.max(peak, process.memoryUsage.rss());
+  const cpuTimeMs = (cpu.user + cpu.system) / 1000;
+  return {
+    status: late ? 'timeout' : outcome.ok ? 'completed' : 'failed',
+    exitCode: outcome.ok ? 0 : 1,
+    measurements: {
+      startedAt,
+      durationMs,
+      cpuTimeMs,
+      cpuPercent: durationMs > 0 ? (cpuTimeMs / durationMs) * 100 : 0,
+      memoryBytes: peak,
+      cpuSource: 'process',
+    },
+    outcome,
+  };
+}
