@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
-import { startApp } from './app/startApp.js';
-import { withTokenAdmin } from './app/withTokenAdmin.js';
 import type { TokenInfo } from './auth/types.js';
 import { isRole } from './auth/types.js';
 import { ConfigError, describeVariables, loadConfig, type Config } from './config.js';
+import { healthcheck, type HealthcheckOptions } from './healthcheck.js';
 import { createLogger } from './log.js';
-import { migrate } from './store/migrate.js';
-import { startEmbeddedPostgres } from './store/startEmbeddedPostgres.js';
+import { QUOTA_SERVICE } from './grpc/services.js';
+
+// Each command imports what it runs when it runs: `healthcheck`, every few seconds in a
+// container, then loads neither the server nor the database code (0.6 s instead of 1 s).
 
 function configOrExit(): Config {
   try {
@@ -27,6 +28,7 @@ function configOrExit(): Config {
 async function serve(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
+  const { startApp } = await import('./app/startApp.js');
   const app = await startApp(config, logger).catch((err: unknown) => {
     logger.fatal({ err }, 'start failed');
     logger.flush();
@@ -59,6 +61,8 @@ async function runMigrations(opts: { down?: boolean; count?: string }): Promise<
   const logger = createLogger(config.logLevel);
   const direction = opts.down ? 'down' : 'up';
   const count = opts.count === undefined ? undefined : Number(opts.count);
+  const { migrate } = await import('./store/migrate.js');
+  const { startEmbeddedPostgres } = await import('./store/startEmbeddedPostgres.js');
   let url = config.databaseUrl;
   // Without DATABASE_URL the embedded database in QUOTA_DATA_DIR is the one migrated.
   const embedded =
@@ -76,6 +80,24 @@ async function runMigrations(opts: { down?: boolean; count?: string }): Promise<
   }
 }
 
+function wholeMs(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('must be a whole number of milliseconds, at least 1');
+  return Number(value);
+}
+
+async function runHealthcheck(opts: HealthcheckOptions): Promise<void> {
+  // One line of output: grpc-js sends an IP address as the TLS server name, which Node
+  // answers with a deprecation notice (DEP0123) of two lines, on every probe.
+  process.noDeprecation = true;
+  const { exitCode, line } = await healthcheck(opts);
+  (exitCode === 0 ? process.stdout : process.stderr).write(
+    `${exitCode === 0 ? '' : 'healthcheck: '}${line}\n`,
+  );
+  // At once: the container runtime waits for the exit, and nothing is left to finish.
+  process.exit(exitCode);
+}
+
 /**
  * The token commands' logger: warnings and worse, on stderr, so that stdout holds only what the
  * command prints (a made token can go straight into a secret store with `> file`).
@@ -87,6 +109,7 @@ function commandLogger(config: Config) {
 
 async function createToken(name: string, opts: { role: string }): Promise<void> {
   const config = configOrExit();
+  const { withTokenAdmin } = await import('./app/withTokenAdmin.js');
   const role = opts.role;
   if (!isRole(role)) throw new Error(`--role must be client, viewer or admin`);
   const { token, info } = await withTokenAdmin(config, commandLogger(config), (admin) =>
@@ -100,12 +123,14 @@ async function createToken(name: string, opts: { role: string }): Promise<void> 
 
 async function listTokens(): Promise<void> {
   const config = configOrExit();
+  const { withTokenAdmin } = await import('./app/withTokenAdmin.js');
   const tokens = await withTokenAdmin(config, commandLogger(config), (admin) => admin.list());
   process.stdout.write(tokenTable(tokens));
 }
 
 async function revokeToken(id: string): Promise<void> {
   const config = configOrExit();
+  const { withTokenAdmin } = await import('./app/withTokenAdmin.js');
   const info = await withTokenAdmin(config, commandLogger(config), (admin) =>
     admin.revoke(/^\d+$/.test(id) ? Number(id) : NaN),
   );
@@ -144,6 +169,35 @@ program
   .option('--down', 'revert instead of apply')
   .option('--count <n>', 'how many migrations (default: all up, one down)')
   .action(runMigrations);
+
+program
+  .command('healthcheck')
+  .description(
+    'ask grpc.health.v1.Health/Check once; exit 0 only when SERVING, else 1 with one line on stderr (what the container HEALTHCHECK runs)',
+  )
+  .option(
+    '--address <host:port>',
+    'server to ask (default: 127.0.0.1, or QUOTA_HOST unless a wildcard, and QUOTA_PORT)',
+  )
+  .option(
+    '--service <name>',
+    'service whose health is asked; "" for the whole server',
+    QUOTA_SERVICE,
+  )
+  .option('--timeout-ms <ms>', 'deadline of the call, connection included', wholeMs, 2000)
+  .option(
+    '--ca <file>',
+    'PEM CA the server certificate must chain to (default with QUOTA_TLS_CERT: that file)',
+  )
+  .option(
+    '--server-name <name>',
+    "name the server certificate must be valid for (default: QUOTA_TLS_CERT's first DNS name)",
+  )
+  .option('--cert <file>', 'PEM client certificate, under mutual TLS (QUOTA_TLS_CLIENT_CA)')
+  .option('--key <file>', 'PEM private key of --cert')
+  .option('--insecure', 'TLS without verifying the server certificate')
+  .option('--plaintext', 'no TLS, even with QUOTA_TLS_CERT set')
+  .action(runHealthcheck);
 
 const token = program
   .command('token')
