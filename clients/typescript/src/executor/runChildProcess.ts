@@ -10,8 +10,11 @@ import { sampleRepeatedly } from './sampleRepeatedly.js';
 import { TailBuffer } from './TailBuffer.js';
 
 export interface ChildRunOptions {
+  /** Ends the run early (RunOptions.signal); undefined: never. */
   readonly signal: AbortSignal | undefined;
+  /** Ends the run as `timeout` after this long (RunOptions.timeoutMs); undefined: never. */
   readonly timeoutMs: number | undefined;
+  /** Longest gap between two samples (ExecutorOptions.sampleIntervalMs). */
   readonly sampleIntervalMs: number;
 }
 

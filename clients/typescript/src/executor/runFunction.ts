@@ -3,8 +3,11 @@ import type { ExecutionContext, ExecutorFunction } from './RunOptions.js';
 import { sampleRepeatedly } from './sampleRepeatedly.js';
 
 export interface FunctionRunOptions {
+  /** Ends the run early (RunOptions.signal); undefined: never. */
   readonly signal: AbortSignal | undefined;
+  /** Ends the run as `timeout` after this long (RunOptions.timeoutMs); undefined: never. */
   readonly timeoutMs: number | undefined;
+  /** Longest gap between two samples (ExecutorOptions.sampleIntervalMs). */
   readonly sampleIntervalMs: number;
 }
 
