@@ -97,7 +97,17 @@ describe('the packed client package', () => {
     await run('mkdir', ['-p', packed, app]);
     const { stdout } = await run(
       'npm',
-      ['pack', '--workspace', '@quota-authority/client', '--pack-destination', packed, '--json'],
+      // --ignore-scripts: what is packed is the dist/ every other test uses (npm test builds it
+      // first), not a second build of it.
+      [
+        'pack',
+        '--workspace',
+        '@quota-authority/client',
+        '--pack-destination',
+        packed,
+        '--json',
+        '--ignore-scripts',
+      ],
       { cwd: ROOT, env: npmEnv(), maxBuffer: 16 << 20 },
     );
     const [info] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
