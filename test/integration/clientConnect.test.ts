@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,6 +238,63 @@ describe('connect()', () => {
     })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QuotaInvalidArgumentError);
     expect((err as QuotaInvalidArgumentError).field).toBe('interval');
+  });
+
+  it('completes a partial request with the defaults, as a plain JavaScript caller sends it', async () => {
+    const answer = await server.client.quota.checkLimit({ userId: 'partial' });
+    expect(answer.allowed).toBe(true);
+    const status = await server.client.quota.getQuotaStatus({ userId: 'partial' });
+    expect(status.userId).toBe('partial');
+  });
+
+  it('leaves no listener behind: many retriable calls without a signal, streams cancelled unread', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          server.client.quota.checkLimit(check({ userId: `many-${i}`, requestId: `many-${i}` })),
+        ),
+      );
+      const controller = new AbortController();
+      for (let i = 0; i < 15; i++)
+        server.client.quota.watchLoad({ hosts: [] }, { signal: controller.signal }).cancel();
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('opens no call for a stream whose signal is already aborted', async () => {
+    const before = server.app.loadWatchers();
+    const stream = server.client.quota.watchLoad(
+      { hosts: [] },
+      { signal: AbortSignal.abort(new Error('no')) },
+    );
+    const received: unknown[] = [];
+    for await (const snapshot of stream) received.push(snapshot);
+    expect(received).toEqual([]);
+    expect(server.app.loadWatchers()).toBe(before);
+  });
+
+  it('ends its open streams when closed', async () => {
+    const conn = connect({ address: server.address, token: TEST_ADMIN_TOKEN });
+    const before = server.app.loadWatchers();
+    const stream = conn.quota.watchLoad({ interval: { seconds: 0, nanos: 100e6 }, hosts: [] });
+    let received = 0;
+    const ended = (async () => {
+      for await (const snapshot of stream) if (snapshot) received++;
+    })();
+    await expect.poll(() => received).toBeGreaterThan(0);
+    conn.close();
+    await ended; // ends, without an error
+    const after = received;
+    await expect.poll(() => server.app.loadWatchers(), { timeout: 2000 }).toBe(before);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received).toBe(after);
   });
 
   it('with waitForReady, waits for a server that starts within the deadline', async () => {

@@ -29,7 +29,9 @@ const ESM_CONSUMER = `
 import { connect, CheckLimitRequest, QuotaInvalidArgumentError, QuotaUnauthenticatedError } from '@quota-authority/client';
 const conn = connect({ address: process.env.QUOTA_ADDRESS, token: process.env.QUOTA_TOKEN, deadlineMs: 5000 });
 const answers = [];
-for (let i = 0; i < 3; i++)
+// A plain object with only some fields is a request too: the rest take their defaults.
+answers.push(await conn.quota.checkLimit({ userId: 'pack-user', requestId: 'r0' }));
+for (let i = 1; i < 3; i++)
   answers.push(await conn.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'pack-user', requestId: 'r' + i })));
 let field;
 try {
@@ -55,14 +57,25 @@ conn.quota.checkLimit(CheckLimitRequest.fromPartial({ userId: 'cjs-user' })).the
 });
 `;
 
-// The declarations: a strict TypeScript consumer type-checks against them.
+// The declarations: strict TypeScript consumers, an ES module and a CommonJS one, type-check
+// against them.
 const TS_CONSUMER = `
 import { connect, type CheckLimitResponse, type QuotaConnection } from '@quota-authority/client';
 const conn: QuotaConnection = connect({ address: '127.0.0.1:1', deadlineMs: 100, retry: { maxAttempts: 2 } });
-const answer: Promise<CheckLimitResponse> = conn.quota.checkLimit({ ip: '', userId: 'u', apiKey: '', resource: '', hits: 1, requestId: '', path: '', userAgent: '', host: '' });
+const answer: Promise<CheckLimitResponse> = conn.quota.checkLimit({ userId: 'u', hits: 1 });
 void answer;
 // @ts-expect-error: address is required
 connect({ token: 't' });
+// @ts-expect-error: a field the request does not have
+void conn.quota.checkLimit({ userName: 'u' });
+`;
+const CTS_CONSUMER = `
+import { connect, QuotaInvalidArgumentError } from '@quota-authority/client';
+const conn = connect({ address: '127.0.0.1:1' });
+conn.quota.getQuotaStatus({ userId: 'u' }).catch((err: unknown) => {
+  const field: string | undefined = err instanceof QuotaInvalidArgumentError ? err.field : undefined;
+  return field;
+});
 `;
 
 let db: TestDatabase;
@@ -91,7 +104,7 @@ afterAll(async () => {
 });
 
 describe('the packed client package', () => {
-  it('installs into an empty folder and calls a running server from .mjs, .cjs and .mts', async () => {
+  it('installs into an empty folder, calls a running server from .mjs and .cjs, and types .mts and .cts consumers', async () => {
     const packed = join(work, 'packed');
     const app = join(work, 'app');
     await run('mkdir', ['-p', packed, app]);
@@ -130,6 +143,7 @@ describe('the packed client package', () => {
     await writeFile(join(app, 'consumer.mjs'), ESM_CONSUMER);
     await writeFile(join(app, 'consumer.cjs'), CJS_CONSUMER);
     await writeFile(join(app, 'consumer.mts'), TS_CONSUMER);
+    await writeFile(join(app, 'consumer.cts'), CTS_CONSUMER);
     const env = { ...npmEnv(), QUOTA_ADDRESS: server.address, QUOTA_TOKEN: TEST_ADMIN_TOKEN };
 
     const esm = await run('node', ['consumer.mjs'], { cwd: app, env });
@@ -142,26 +156,31 @@ describe('the packed client package', () => {
     const cjs = await run('node', ['consumer.cjs'], { cwd: app, env });
     expect(JSON.parse(cjs.stdout)).toEqual({ allowed: true, rule: 'pack-users' });
 
-    // Only the consumer's own file is checked (skipLibCheck): the package's types must resolve.
-    await run(
-      TSC,
-      [
-        '--noEmit',
-        '--strict',
-        '--skipLibCheck',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--types',
-        'node',
-        '--typeRoots',
-        join(ROOT, 'node_modules/@types'),
-        'consumer.mts',
-      ],
-      { cwd: app, env },
-    );
+    // Only the consumers' own files are checked (skipLibCheck): the package's types must
+    // resolve, for import (.mts) and for require (.cts), under node16 and nodenext.
+    for (const resolution of ['node16', 'nodenext'])
+      await run(
+        TSC,
+        [
+          '--noEmit',
+          '--strict',
+          '--skipLibCheck',
+          '--module',
+          resolution,
+          '--moduleResolution',
+          resolution,
+          '--target',
+          'es2022',
+          '--types',
+          'node',
+          '--typeRoots',
+          join(ROOT, 'node_modules/@types'),
+          'consumer.mts',
+          'consumer.cts',
+        ],
+        { cwd: app, env },
+      ).catch((err: { stdout?: string }) => {
+        throw new Error(`tsc (${resolution}) refused a consumer:\n${err.stdout ?? String(err)}`);
+      });
   }, 180_000);
 });

@@ -9,8 +9,11 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from '@grpc/grpc-js';
+import * as adminMessages from './gen/quota/v1/admin_service.js';
 import { AdminServiceClient } from './gen/quota/v1/admin_service.js';
+import * as quotaMessages from './gen/quota/v1/quota_service.js';
 import { QuotaServiceClient } from './gen/quota/v1/quota_service.js';
+import type { DeepPartial } from './gen/quota/v1/types.js';
 import { toQuotaError } from './errors.js';
 import type { RetryPolicy } from 'cockatiel';
 import { retryPolicy, type RetryOptions } from './retryPolicy.js';
@@ -130,14 +133,20 @@ export interface QuotaStream<T> extends AsyncIterable<T> {
   cancel(): void;
 }
 
+/**
+ * A request as the caller gives it: any field left out takes its proto3 default (the client
+ * completes it with the message's `fromPartial` before sending).
+ */
+export type PartialRequest<T> = DeepPartial<T>;
+
 type Last<T extends unknown[]> = T extends [...unknown[], infer L] ? L : never;
 type Unary<F> = F extends (request: infer Req, ...rest: infer Rest) => ClientUnaryCall
   ? Last<Rest> extends (error: ServiceError | null, response: infer Res) => void
-    ? (request: Req, options?: CallOptions) => Promise<Res>
+    ? (request: PartialRequest<Req>, options?: CallOptions) => Promise<Res>
     : never
   : never;
 type Stream<F> = F extends (request: infer Req, ...rest: never[]) => ClientReadableStream<infer Res>
-  ? (request: Req, options?: StreamOptions) => QuotaStream<Res>
+  ? (request: PartialRequest<Req>, options?: StreamOptions) => QuotaStream<Res>
   : never;
 
 /** A service's methods: unary ones return promises, server streams async iterables. */
@@ -155,7 +164,10 @@ export interface QuotaConnection {
   readonly admin: Promisified<AdminServiceClient>;
   /** The raw generated clients, for what the promise API does not cover. */
   readonly raw: { readonly quota: QuotaServiceClient; readonly admin: AdminServiceClient };
-  /** Closes the channel; calls in flight fail with QuotaUnavailableError or QuotaCancelledError. */
+  /**
+   * Closes the channel: unary calls in flight fail (QuotaUnavailableError or
+   * QuotaCancelledError) and open streams end, as if cancelled.
+   */
   close(): void;
 }
 
@@ -181,6 +193,7 @@ export function connect(options: ConnectOptions): QuotaConnection {
   });
   const retry = options.retry ?? {};
   const defaults: Defaults = {
+    streams: new Set(),
     token: options.token,
     deadlineMs,
     retry,
@@ -189,16 +202,20 @@ export function connect(options: ConnectOptions): QuotaConnection {
     waitForReady: options.waitForReady ?? false,
   };
   return {
-    quota: promisify(quota, defaults),
-    admin: promisify(admin, defaults),
+    quota: promisify(quota, quotaMessages, defaults),
+    admin: promisify(admin, adminMessages, defaults),
     raw: { quota, admin },
     close() {
+      // grpc-js's close() lets open streams run on; they end here.
+      for (const cancel of [...defaults.streams]) cancel();
       quota.close();
     },
   };
 }
 
 interface Defaults {
+  /** Cancels of the connection's open streams. */
+  streams: Set<() => void>;
   token: string | undefined;
   deadlineMs: number;
   retry: RetryOptions | false;
@@ -206,7 +223,13 @@ interface Defaults {
   waitForReady: boolean;
 }
 
-function promisify<C extends object>(client: C, defaults: Defaults): Promisified<C> {
+type MessageFns = { fromPartial?: (object: unknown) => unknown };
+
+function promisify<C extends object>(
+  client: C,
+  messages: Record<string, unknown>,
+  defaults: Defaults,
+): Promisified<C> {
   const service = (client.constructor as { service?: Record<string, { responseStream: boolean }> })
     .service;
   const methods: Record<string, unknown> = {};
@@ -214,11 +237,16 @@ function promisify<C extends object>(client: C, defaults: Defaults): Promisified
     // ts-proto's service keys are the lower-camel method names the client has.
     const method = (client as Record<string, AnyMethod>)[name];
     if (typeof method !== 'function') continue;
+    // Requests are named <Method>Request (buf lint's RPC_REQUEST_STANDARD_NAME).
+    const type = messages[`${name[0]!.toUpperCase()}${name.slice(1)}Request`] as MessageFns;
+    if (typeof type?.fromPartial !== 'function')
+      throw new Error(`no request message for ${name}: the generated code and client disagree`);
+    const complete = (request: unknown): unknown => type.fromPartial!(request ?? {});
     methods[name] = def.responseStream
       ? (request: unknown, opts: StreamOptions = {}) =>
-          openStream(client, method, request, opts, defaults)
+          openStream(client, method, complete(request), opts, defaults)
       : (request: unknown, opts: CallOptions = {}) =>
-          callUnary(client, method, request, opts, defaults);
+          callUnary(client, method, complete(request), opts, defaults);
   }
   return methods as Promisified<C>;
 }
@@ -269,8 +297,10 @@ async function callUnary(
   const retry = opts.retry ?? defaults.retry;
   if (retry === false || !carriesRequestId(request)) return attempt(opts.signal);
   const policy = retry === defaults.retry ? defaults.retryPolicy : retryPolicy(retry);
+  // The caller's signal, not the policy's: without one the policy hands every call the same
+  // never-aborted signal, and a listener per call in flight would pile up on it.
   return untilAborted(
-    policy.execute(({ signal }) => attempt(signal), opts.signal),
+    policy.execute(() => attempt(opts.signal), opts.signal),
     opts.signal,
   );
 }
@@ -297,6 +327,8 @@ function openStream(
   opts: StreamOptions,
   defaults: Defaults,
 ): QuotaStream<unknown> {
+  // Aborted already: no call at all (one cancelled in the tick it starts can leave its socket).
+  if (opts.signal?.aborted) return { [Symbol.asyncIterator]: async function* () {}, cancel() {} };
   const callOptions: Partial<GrpcCallOptions> = {};
   if (opts.deadlineMs !== undefined)
     callOptions.deadline = Date.now() + positiveMs(opts.deadlineMs, 'deadlineMs');
@@ -307,16 +339,24 @@ function openStream(
     callOptions,
   ) as ClientReadableStream<unknown>;
   let cancelled = false;
-  const cancel = (): void => {
-    cancelled = true;
-    call.cancel();
+  const release = (): void => {
+    defaults.streams.delete(cancel);
+    opts.signal?.removeEventListener('abort', cancel);
   };
-  if (opts.signal?.aborted) cancel();
-  else opts.signal?.addEventListener('abort', cancel, { once: true });
+  function cancel(): void {
+    if (cancelled) return;
+    cancelled = true;
+    release();
+    // Deferred: cancelled in the same tick as it started, grpc-js can leave the socket open.
+    process.nextTick(() => call.cancel());
+  }
+  defaults.streams.add(cancel);
+  opts.signal?.addEventListener('abort', cancel, { once: true });
   // Kept for a caller that starts iterating after the stream failed: the iterator of a
   // stream destroyed by then just ends. (Without a listener the error would also be thrown.)
   let failure: unknown;
   call.on('error', (err) => (failure ??= err));
+  call.on('close', release);
   async function* iterate(): AsyncGenerator<unknown> {
     try {
       for await (const message of call) yield message;
@@ -326,12 +366,8 @@ function openStream(
       if (cancelled && e.code === status.CANCELLED) return;
       throw typeof e.code === 'number' ? toQuotaError(e) : err;
     } finally {
-      opts.signal?.removeEventListener('abort', cancel);
-      if (!cancelled) {
-        // `break` out of the loop: end the call on the server too.
-        cancelled = true;
-        call.cancel();
-      }
+      // `break` out of the loop: end the call on the server too.
+      if (!cancelled) cancel();
     }
   }
   return { [Symbol.asyncIterator]: iterate, cancel };
@@ -341,6 +377,11 @@ function channelCredentials(tls: ConnectOptions['tls']): ChannelCredentials {
   if (!tls) return grpcCredentials.createInsecure();
   if (tls === true) return grpcCredentials.createSsl();
   if (tls instanceof ChannelCredentials) return tls;
+  const unknown = Object.keys(tls).filter((k) => !TLS_KEYS.has(k));
+  if (Object.getPrototypeOf(tls) !== Object.prototype || unknown.length > 0)
+    throw new TypeError(
+      `connect: tls must be true, { ca, cert, key, serverName } or ChannelCredentials of the @grpc/grpc-js this client uses${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+    );
   const buf = (v: Buffer | string | undefined): Buffer | null =>
     v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v);
   if ((tls.cert === undefined) !== (tls.key === undefined))
@@ -348,8 +389,15 @@ function channelCredentials(tls: ConnectOptions['tls']): ChannelCredentials {
   return grpcCredentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
 }
 
+const TLS_KEYS = new Set(['ca', 'cert', 'key', 'serverName']);
+
+/** Node's timers take at most 2^31-1 ms; a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function positiveMs(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0)
-    throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  if (!(value > 0 && value <= MAX_TIMER_MS))
+    throw new RangeError(
+      `${name} must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${value}`,
+    );
   return value;
 }

@@ -2,6 +2,7 @@ export {
   connect,
   type CallOptions,
   type ConnectOptions,
+  type PartialRequest,
   type Promisified,
   type QuotaConnection,
   type QuotaStream,
