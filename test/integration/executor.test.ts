@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -312,6 +313,56 @@ describe('running and recording', () => {
     expect(r.value).toMatchObject({ signal: 'SIGTERM', exitCode: 128 + 15 });
     expect(r.measurements.durationMs).toBeGreaterThanOrEqual(200);
     expect(await executions('slow-child')).toMatchObject([{ status: 'timeout', exit_code: 143 }]);
+  });
+
+  it('a function past timeoutMs that honours its signal returns status timeout, value undefined', async () => {
+    const e = executor();
+    // As timers/promises rejects (an AbortError caused by the reason), and as throwIfAborted.
+    const honours = [
+      async ({ signal }: { signal: AbortSignal }) => {
+        await sleep(10_000, undefined, { signal });
+        return 'never';
+      },
+      async ({ signal }: { signal: AbortSignal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        signal.throwIfAborted();
+        return 'never';
+      },
+    ];
+    for (const task of honours) {
+      const r = await e.run('fn-timeout', 'shell', task, { timeoutMs: 100 });
+      expect(r).toMatchObject({ status: 'timeout', value: undefined, recorded: true });
+      expect(r.measurements.durationMs).toBeGreaterThanOrEqual(99);
+    }
+    expect(await executions('fn-timeout')).toMatchObject([
+      { status: 'timeout', exit_code: 1 },
+      { status: 'timeout', exit_code: 1 },
+    ]);
+  });
+
+  it('a function past timeoutMs that still resolves gives its value; an error of its own is thrown', async () => {
+    const e = executor();
+    const late = await e.run('fn-late', 'shell', () => sleep(150).then(() => 'late'), {
+      timeoutMs: 50,
+    });
+    expect(late).toMatchObject({ status: 'timeout', value: 'late' });
+    const own = new Error('cleanup failed');
+    const err = await e
+      .run(
+        'fn-late',
+        'shell',
+        async ({ signal }) => {
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          throw own;
+        },
+        { timeoutMs: 50 },
+      )
+      .catch((x: unknown) => x);
+    expect(err).toBe(own);
+    expect(await executions('fn-late')).toMatchObject([
+      { status: 'timeout', exit_code: 0 },
+      { status: 'timeout', exit_code: 1 },
+    ]);
   });
 });
 

@@ -11,20 +11,23 @@ export interface ExecutorOptions {
   /**
    * Report this host's load with ReportLoad every `loadIntervalMs`, so that the server throttles
    * this host by its real load. All executors of a process share one sampler (one timer, one
-   * reading of the host per interval); it stops when the last of them is closed.
+   * reading of the host per interval), whatever copies of this package (ES module, CommonJS,
+   * bundled) created them; it stops when the last of them is closed. Close every executor: one
+   * dropped without close() is reported until the garbage collector takes it.
    * @default true
    */
   reportLoad?: boolean;
   /**
    * Time between two load reports, in milliseconds; the shared sampler reports at the shortest
    * interval its executors ask for. The server forgets a host silent for 10 of its own
-   * intervals (QUOTA_LOAD_INTERVAL_MS, 1 s by default), so keep this well below that.
+   * intervals (QUOTA_LOAD_INTERVAL_MS, 1 s by default), so keep this well below that. At most
+   * 2147483647 (Node's longest timer).
    * @default 1000
    */
   loadIntervalMs?: number;
   /**
    * Longest time between two samples of a running command's CPU time and peak memory, in
-   * milliseconds. Samples start 10 ms after the start and double up to this.
+   * milliseconds. Samples start 10 ms after the start and double up to this. At most 2147483647.
    * @default 100
    */
   sampleIntervalMs?: number;

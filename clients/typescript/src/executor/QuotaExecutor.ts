@@ -7,26 +7,35 @@ import type {
 } from '../gen/quota/v1/quota_service.js';
 import { abortableDelay } from './abortableDelay.js';
 import type { ChildOutcome, ChildProcessSpec } from './ChildProcessSpec.js';
+import { checkChildSpec } from './checkChildSpec.js';
+import { checkRunOptions, timerMs } from './checkOptions.js';
 import { deniedError } from './deniedError.js';
 import { durationToMs, msToDuration } from './durations.js';
 import type { Executed } from './Executed.js';
 import type { ExecutorOptions } from './ExecutorOptions.js';
 import { joinLoadSampler } from './hostLoadSampler.js';
 import { toPeriodQuotas } from './PeriodQuota.js';
-import { assertChildSpec, runChildProcess } from './runChildProcess.js';
+import { runChildProcess } from './runChildProcess.js';
 import { runFunction } from './runFunction.js';
 import type { ExecutorFunction, RunOptions } from './RunOptions.js';
-import type { ExecutionStatus, RunResult } from './RunResult.js';
+import type { ExecutionStatus, FunctionRunResult, RunResult } from './RunResult.js';
 
 /** RecordExecution's bounds: CPU percent and memory bytes past them are refused. */
 const MAX_CPU_PERCENT = 102_400;
 const MAX_MEMORY_BYTES = Number.MAX_SAFE_INTEGER;
 
 /**
+ * Takes the load-sampler place of an executor dropped without close(): the sampler reaches an
+ * executor only through a WeakRef (see the constructor), so it can be collected.
+ */
+const dropped = new FinalizationRegistry<() => void>((leave) => leave());
+
+/**
  * Runs users' commands under their command quotas: CheckCommandQuota, the delay the server asks
  * for, the command (a function or a child process) measured, RecordExecution. Meanwhile it
- * reports its host's load (see {@link ExecutorOptions.reportLoad}). Close it when done; the
- * connection stays the caller's.
+ * reports its host's load (see {@link ExecutorOptions.reportLoad}). Close it when done: until
+ * then its host is reported (an executor dropped without close() stops being reported only once
+ * the garbage collector takes it, which may be never). The connection stays the caller's.
  *
  * Each run uses two fresh request ids (crypto.randomUUID), one per call, so that the
  * connection's retries of a call whose answer was lost are counted once.
@@ -36,6 +45,10 @@ export class QuotaExecutor {
   readonly host: string;
   private readonly sampleIntervalMs: number;
   private readonly onRecordError: NonNullable<ExecutorOptions['onRecordError']>;
+  private readonly onLoadReport: ExecutorOptions['onLoadReport'];
+  private readonly onLoadReportError: ExecutorOptions['onLoadReportError'];
+  /** The default warning comes once per series of failures: a success ends the series. */
+  private loadFailing = false;
   private readonly leaveSampler: (() => void) | undefined;
   private closed = false;
 
@@ -44,26 +57,23 @@ export class QuotaExecutor {
     options: ExecutorOptions = {},
   ) {
     this.host = options.host ?? hostname();
-    this.sampleIntervalMs = positive(options.sampleIntervalMs ?? 100, 'sampleIntervalMs');
+    this.sampleIntervalMs = timerMs(options.sampleIntervalMs ?? 100, 'sampleIntervalMs');
     this.onRecordError = options.onRecordError ?? warnRecordError;
+    this.onLoadReport = options.onLoadReport;
+    this.onLoadReportError = options.onLoadReportError;
+    const loadIntervalMs = timerMs(options.loadIntervalMs ?? 1000, 'loadIntervalMs');
     if (options.reportLoad ?? true) {
-      // The default warning comes once per series of failures: a success ends the series.
-      let failing = false;
-      const { onLoadReport, onLoadReportError } = options;
+      // The process-wide sampler must not keep this executor (nor its hooks, which may refer to
+      // it) alive: it reaches it weakly, and one that was collected is taken out (dropped).
+      const self = new WeakRef<QuotaExecutor>(this);
       this.leaveSampler = joinLoadSampler({
         connection,
         host: this.host,
-        intervalMs: positive(options.loadIntervalMs ?? 1000, 'loadIntervalMs'),
-        onReport: (factor) => {
-          failing = false;
-          onLoadReport?.(factor);
-        },
-        onError: (error) => {
-          if (onLoadReportError) onLoadReportError(error);
-          else if (!failing) warnLoadReportError(error);
-          failing = true;
-        },
+        intervalMs: loadIntervalMs,
+        onReport: (factor) => self.deref()?.loadReported(factor),
+        onError: (error) => self.deref()?.loadReportFailed(error),
       });
+      dropped.register(this, this.leaveSampler, this);
     }
   }
 
@@ -78,16 +88,21 @@ export class QuotaExecutor {
    * task, and records the execution in all cases: `cancelled` (units given back) when the
    * signal aborted before the start, `not_started` when a child process could not be spawned,
    * else `completed`, `failed` or `timeout` with the measurements. Then it returns the result,
-   * or throws what the task threw (the spawn error, the signal's reason). A RecordExecution that
-   * fails after the connection's retries does not fail the run: the result says
-   * `recorded: false` and `onRecordError` is called.
+   * or throws what the task threw (the spawn error, the signal's reason; an error supervising
+   * a running child, after its process group was killed). A function that
+   * rejects because its `timeoutMs` aborted its signal returns: status `timeout`, value
+   * undefined. A RecordExecution that fails after the connection's retries does not fail the
+   * run: the result says `recorded: false` and `onRecordError` is called.
+   *
+   * The task and the options are checked before anything is asked for: a bad one throws a
+   * TypeError or RangeError naming the field, and consumes nothing.
    */
   run<T>(
     userId: string,
     commandType: string,
     task: ExecutorFunction<T>,
     options?: RunOptions,
-  ): Promise<RunResult<T>>;
+  ): Promise<FunctionRunResult<T>>;
   run(
     userId: string,
     commandType: string,
@@ -99,11 +114,13 @@ export class QuotaExecutor {
     commandType: string,
     task: ExecutorFunction<T> | ChildProcessSpec,
     options: RunOptions = {},
-  ): Promise<RunResult<T | ChildOutcome>> {
+  ): Promise<RunResult<T | ChildOutcome | undefined>> {
     if (this.closed) throw new Error('QuotaExecutor is closed');
-    if (typeof task !== 'function') assertChildSpec(task);
-    if (options.timeoutMs !== undefined) positive(options.timeoutMs, 'timeoutMs');
-    const { signal } = options;
+    if (typeof userId !== 'string' || typeof commandType !== 'string')
+      throw new TypeError('run: `userId` and `commandType` must be strings');
+    // Checked and copied now: nothing is asked for a run that could not be run or supervised.
+    const child = typeof task === 'function' ? undefined : checkChildSpec(task);
+    const { cost, signal, timeoutMs } = checkRunOptions(options);
     signal?.throwIfAborted();
     const host = this.host;
     // Not cancelled by the signal: an answer lost to a cancel would leave a reservation that
@@ -113,7 +130,7 @@ export class QuotaExecutor {
       commandType,
       host,
       requestId: randomUUID(),
-      cost: options.cost ?? 1,
+      cost,
     });
     if (!decision.allowed) throw deniedError(decision, { userId, commandType, host });
 
@@ -140,20 +157,23 @@ export class QuotaExecutor {
       throw reason;
     }
 
-    const runOptions = {
-      signal,
-      timeoutMs: options.timeoutMs,
-      sampleIntervalMs: this.sampleIntervalMs,
-    };
+    const runOptions = { signal, timeoutMs, sampleIntervalMs: this.sampleIntervalMs };
     const periods = toPeriodQuotas(decision.periods);
-    const executed: Executed<T | ChildOutcome> =
-      typeof task === 'function'
-        ? await runFunction(
-            task,
-            { reservationId: decision.reservationId, tier: decision.tier, periods },
-            runOptions,
-          )
-        : await runChildProcess(task, runOptions);
+    const startedAt = new Date();
+    let executed: Executed<T | ChildOutcome | undefined>;
+    try {
+      executed =
+        typeof task === 'function'
+          ? await runFunction(
+              task,
+              { reservationId: decision.reservationId, tier: decision.tier, periods },
+              runOptions,
+            )
+          : await runChildProcess(child!, runOptions);
+    } catch (error) {
+      // Runners never throw; should one, the admitted run is still recorded, as failed.
+      executed = unmeasured(error, startedAt);
+    }
     const m = executed.measurements;
     const recorded = await this.record({
       ...base,
@@ -183,7 +203,19 @@ export class QuotaExecutor {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    dropped.unregister(this);
     this.leaveSampler?.();
+  }
+
+  private loadReported(factor: number): void {
+    this.loadFailing = false;
+    this.onLoadReport?.(factor);
+  }
+
+  private loadReportFailed(error: unknown): void {
+    if (this.onLoadReportError) this.onLoadReportError(error);
+    else if (!this.loadFailing) warnLoadReportError(error);
+    this.loadFailing = true;
   }
 
   private async record(
@@ -213,10 +245,21 @@ function decisionFigures(decision: CheckCommandQuotaResponse, delayMs: number) {
   };
 }
 
-function positive(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0)
-    throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
-  return value;
+/** A run whose runner threw: recorded failed, with nothing measured. */
+function unmeasured(error: unknown, startedAt: Date): Executed<never> {
+  return {
+    status: 'failed',
+    exitCode: 1,
+    measurements: {
+      startedAt,
+      durationMs: 0,
+      cpuTimeMs: 0,
+      cpuPercent: 0,
+      memoryBytes: 0,
+      cpuSource: 'unavailable',
+    },
+    outcome: { ok: false, error },
+  };
 }
 
 function warnRecordError(error: unknown, request: RecordExecutionRequest): void {

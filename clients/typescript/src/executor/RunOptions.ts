@@ -3,23 +3,25 @@ import type { PeriodQuota } from './PeriodQuota.js';
 /** Options of one {@link QuotaExecutor.run}. */
 export interface RunOptions {
   /**
-   * Units the command consumes from each period, 1 to 1,000.
+   * Units the command consumes from each period: a whole number from 1 to 1,000.
    * @default 1
    */
   cost?: number;
   /**
    * Cancels the run. Before the command starts (during the delay) the reservation is recorded
    * as `cancelled`, which gives its units back, and run() rejects with `signal.reason`. While a
-   * child process runs it is killed (`killSignal`, then SIGKILL after `killGraceMs`), recorded
-   * as `failed` (it ran: its units are kept) and run() rejects with `signal.reason`. A function
-   * sees it as `context.signal` and decides itself.
+   * child process runs its process group is killed (`killSignal`, then SIGKILL after
+   * `killGraceMs`), recorded as `failed` (it ran: its units are kept) and run() rejects with
+   * `signal.reason`. A function sees it as `context.signal` and decides itself.
    * @default none
    */
   signal?: AbortSignal;
   /**
-   * Longest time the command may run, in milliseconds, from its start (the delay not counted).
+   * Longest time the command may run, in milliseconds, from its start (the delay not counted):
+   * above 0, at most 2147483647 (Node's longest timer; a longer one would fire at once).
    * A child process is then killed like on `signal`; a function's `context.signal` aborts with a
-   * `TimeoutError` and run() waits for it to settle. Either way the status is `timeout`.
+   * `TimeoutError` and run() waits for it to settle. Either way the status is `timeout` and
+   * run() returns: a function that rejected because of it gives the value undefined.
    * @default none
    */
   timeoutMs?: number;

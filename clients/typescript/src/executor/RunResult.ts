@@ -40,8 +40,9 @@ export interface RunResult<T> {
   readonly value: T;
   /**
    * `completed`; `failed` for a child that exited non-zero or was killed by a signal; `timeout`
-   * when `timeoutMs` passed (a function that still resolved gives its value). A function that
-   * throws makes run() throw instead.
+   * when `timeoutMs` passed (a function that still resolved gives its value, one that rejected
+   * because of it gives undefined: see {@link FunctionRunResult}). A function that throws an
+   * error of its own makes run() throw instead.
    */
   readonly status: ExecutionStatus;
   readonly measurements: ExecutionMeasurements;
@@ -64,3 +65,11 @@ export interface RunResult<T> {
   /** The server could not reach its database and admitted by its failure mode (open). */
   readonly degraded: boolean;
 }
+
+/**
+ * The result of running a function: its value when it completed; on `timeout` its value if it
+ * still resolved, or undefined when it rejected because the timeout aborted its signal.
+ */
+export type FunctionRunResult<T> =
+  | (RunResult<T> & { readonly status: 'completed' })
+  | (RunResult<T | undefined> & { readonly status: 'timeout' });

@@ -3,7 +3,13 @@ export { QuotaExecutor } from './QuotaExecutor.js';
 export type { ExecutorOptions } from './ExecutorOptions.js';
 export type { ExecutionContext, ExecutorFunction, RunOptions } from './RunOptions.js';
 export type { ChildOutcome, ChildProcessSpec } from './ChildProcessSpec.js';
-export type { CpuSource, ExecutionMeasurements, ExecutionStatus, RunResult } from './RunResult.js';
+export type {
+  CpuSource,
+  ExecutionMeasurements,
+  ExecutionStatus,
+  FunctionRunResult,
+  RunResult,
+} from './RunResult.js';
 export type { PeriodName, PeriodQuota } from './PeriodQuota.js';
 export { CommandDeniedError } from './CommandDeniedError.js';
 export { QuotaExceededError } from './QuotaExceededError.js';

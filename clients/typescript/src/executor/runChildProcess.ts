@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import type { ChildOutcome, ChildProcessSpec } from './ChildProcessSpec.js';
+import type { ChildOutcome } from './ChildProcessSpec.js';
+import type { CheckedChildSpec } from './checkChildSpec.js';
+import { OWN_GROUPS, trackGroup } from './childGroups.js';
 import { childExited, childSpawned, markBeforeSpawn } from './childLedger.js';
 import type { Executed } from './Executed.js';
-import { CLOCK_TICKS_PER_SECOND, parseProcStat, parseVmHwm } from './procStat.js';
+import { GroupStopper } from './GroupStopper.js';
+import { CLOCK_TICKS_PER_SECOND } from './procStat.js';
 import type { CpuSource } from './RunResult.js';
-import { sampleRepeatedly } from './sampleRepeatedly.js';
+import { sampleChild, type ChildSamples } from './sampleChild.js';
 import { TailBuffer } from './TailBuffer.js';
 
 export interface ChildRunOptions {
@@ -27,47 +29,38 @@ interface Exit {
   readonly alone: number | undefined;
 }
 
-const MIB = 1024 * 1024;
 /** How long output may still arrive after the exit (from descendants holding the pipes). */
 const OUTPUT_GRACE_MS = 1000;
 
-/** Throws a TypeError for a spec that cannot be spawned, before any quota is asked for. */
-export function assertChildSpec(spec: ChildProcessSpec): void {
-  if (typeof spec?.command !== 'string' || spec.command === '')
-    throw new TypeError('run: a child process needs a non-empty `command`');
-  if (spec.args !== undefined && !(Array.isArray(spec.args) && spec.args.every(isString)))
-    throw new TypeError('run: `args` must be an array of strings');
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string';
-
 /**
- * Spawns `spec` (no shell), waits for its end and measures it from /proc (Linux): CPU time as
- * the growth of this process's children CPU time when only this child ended meanwhile (exact,
- * see childLedger), else its own at the last sample; peak memory as its VmHWM at the last
- * sample. Samples come 10 ms after the start, then at doubling intervals up to
- * `sampleIntervalMs`. Never throws: a spawn failure is `not_started` with exit code 127 (not
- * found) or 126 (cannot be run), as a shell says.
+ * Spawns `spec` (no shell) as the leader of its own process group (see childGroups), waits for
+ * its end and measures it from /proc (Linux): CPU time as the growth of this process's children
+ * CPU time when only this child ended meanwhile (exact, see childLedger), else its own at the
+ * last sample; peak memory as its VmHWM at the last sample. A timeout or an abort stops the whole
+ * group (GroupStopper). Never throws: a spawn failure is `not_started` with exit code 127 (not
+ * found) or 126 (cannot be run), as a shell says; anything failing once it runs kills its group
+ * with SIGKILL, and the child is still reaped and measured, `failed` with that error.
  */
 export async function runChildProcess(
-  spec: ChildProcessSpec,
+  spec: CheckedChildSpec,
   options: ChildRunOptions,
 ): Promise<Executed<ChildOutcome>> {
-  const output = spec.output ?? 'capture';
-  const capture = output === 'capture';
-  const stdio = output === 'capture' ? 'pipe' : output;
-  const out = new TailBuffer(spec.maxOutputBytes ?? MIB);
-  const err = new TailBuffer(spec.maxOutputBytes ?? MIB);
+  const capture = spec.output === 'capture';
+  const stdio = capture ? 'pipe' : spec.output;
+  const out = new TailBuffer(spec.maxOutputBytes);
+  const err = new TailBuffer(spec.maxOutputBytes);
   const mark = markBeforeSpawn();
   const startedAt = new Date();
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(spec.command, [...(spec.args ?? [])], {
+    child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
       env: spec.env,
       shell: false,
       windowsHide: true,
+      // Its own process group: stopping it reaches its descendants (see childGroups).
+      detached: OWN_GROUPS,
       stdio: [spec.input === undefined ? 'ignore' : 'pipe', stdio, stdio],
     });
   } catch (error) {
@@ -77,6 +70,8 @@ export async function runChildProcess(
   if (pid === undefined)
     return notStarted(await new Promise((r) => child.once('error', r)), startedAt);
   childSpawned(pid);
+  trackGroup(pid);
+  const group = new GroupStopper(pid, spec.killSignal, spec.killGraceMs);
 
   let exited = false;
   const ended = new Promise<Exit>((resolve) =>
@@ -84,83 +79,62 @@ export async function runChildProcess(
       // Right after Node reaped it: before anything else can reap another child.
       exited = true;
       resolve({ code, sig, at: performance.now(), alone: childExited(pid, mark) });
+      // No stop after this: the pid no longer names the child.
+      group.exited();
     }),
   );
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  // Errors of kill() or of the pipes: the 'exit' event still comes.
+  // Errors of the pipes: the 'exit' event still comes.
   child.on('error', () => undefined);
-  if (capture) {
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
-  }
-  if (spec.input !== undefined) {
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(spec.input);
-  }
 
-  let last: { ticks: number; startTime: number } | undefined;
-  let peak = 0;
-  const stopSampling = sampleRepeatedly(async () => {
-    const [stat, status] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, 'utf8'),
-      readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''),
-    ]);
-    // Once reaped, the pid may name another process.
-    if (exited) return;
-    const s = parseProcStat(stat);
-    if (!s || (last && s.startTime !== last.startTime)) return;
-    last = { ticks: s.ticks + s.childTicks, startTime: s.startTime };
-    peak = Math.max(peak, parseVmHwm(status) ?? 0);
-  }, options.sampleIntervalMs);
-
-  let stoppedFor: 'timeout' | 'abort' | undefined;
-  let graceTimer: NodeJS.Timeout | undefined;
-  const stop = (why: 'timeout' | 'abort'): void => {
-    if (stoppedFor || exited) return;
-    stoppedFor = why;
-    child.kill(spec.killSignal ?? 'SIGTERM');
-    graceTimer = setTimeout(() => child.kill('SIGKILL'), spec.killGraceMs ?? 5000);
-  };
-  const onAbort = (): void => stop('abort');
   const { signal, timeoutMs } = options;
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
-  const timeout =
-    timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), timeoutMs);
+  const onAbort = (): void => group.stop('abort');
+  let timeout: NodeJS.Timeout | undefined;
+  let samples: ChildSamples | undefined;
+  let failure: { readonly error: unknown } | undefined;
+  try {
+    if (capture) {
+      child.stdout?.on('data', (c: Buffer) => out.push(c));
+      child.stderr?.on('data', (c: Buffer) => err.push(c));
+    }
+    if (spec.input !== undefined) {
+      // EPIPE when it exits without reading it all: its business.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(spec.input);
+    }
+    samples = sampleChild(pid, () => exited, options.sampleIntervalMs);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) timeout = setTimeout(() => group.stop('timeout'), timeoutMs);
+  } catch (error) {
+    // Whatever failed, the child must not run on unsupervised: its group is killed now, and it
+    // is still reaped and measured below, then recorded as failed with this error.
+    failure = { error };
+    group.kill();
+  }
 
   const { code, sig, at, alone } = await ended;
   const durationMs = at - t0;
-  stopSampling();
+  samples?.stop();
   clearTimeout(timeout);
-  clearTimeout(graceTimer);
   signal?.removeEventListener('abort', onAbort);
-  if (capture) {
-    // Descendants may hold the pipes open long after the child ended: wait a little, then stop.
-    await Promise.race([closed, new Promise((r) => setTimeout(r, OUTPUT_GRACE_MS).unref())]);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-  }
+  if (capture) await drain(child, closed);
 
+  const lastTicks = samples?.lastTicks;
   let cpuTicks = 0;
   let cpuSource: CpuSource = process.platform === 'linux' ? 'sampled' : 'unavailable';
-  if (alone !== undefined && alone >= (last?.ticks ?? 0)) {
+  if (alone !== undefined && alone >= (lastTicks ?? 0)) {
     cpuTicks = alone;
     cpuSource = 'children';
-  } else if (last) cpuTicks = last.ticks;
+  } else if (lastTicks !== undefined) cpuTicks = lastTicks;
   const cpuTimeMs = (cpuTicks * 1000) / CLOCK_TICKS_PER_SECOND;
   const exitCode = code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0);
-  const value: ChildOutcome = {
-    exitCode,
-    signal: sig,
-    stdout: out.toString(),
-    stderr: err.toString(),
-    truncated: out.truncated || err.truncated,
-  };
+  const stoppedFor = group.stoppedFor;
   return {
     status:
-      stoppedFor === 'timeout'
+      stoppedFor === 'timeout' && !failure
         ? 'timeout'
-        : stoppedFor === 'abort' || exitCode !== 0
+        : failure || stoppedFor === 'abort' || exitCode !== 0
           ? 'failed'
           : 'completed',
     exitCode,
@@ -169,11 +143,33 @@ export async function runChildProcess(
       durationMs,
       cpuTimeMs,
       cpuPercent: durationMs > 0 ? (cpuTimeMs / durationMs) * 100 : 0,
-      memoryBytes: peak,
+      memoryBytes: samples?.peakBytes ?? 0,
       cpuSource,
     },
-    outcome: stoppedFor === 'abort' ? { ok: false, error: signal!.reason } : { ok: true, value },
+    outcome: failure
+      ? { ok: false, error: failure.error }
+      : stoppedFor === 'abort'
+        ? { ok: false, error: signal!.reason }
+        : {
+            ok: true,
+            value: {
+              exitCode,
+              signal: sig,
+              stdout: out.toString(),
+              stderr: err.toString(),
+              truncated: out.truncated || err.truncated,
+            },
+          },
   };
+}
+
+/** Descendants may hold the pipes open long after the child ended: wait a little, then stop. */
+async function drain(child: ChildProcess, closed: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, OUTPUT_GRACE_MS)))]);
+  clearTimeout(timer);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 function notStarted(error: unknown, startedAt: Date): Executed<ChildOutcome> {
