@@ -26,8 +26,11 @@ export function timerMs(value: unknown, name: string, allowZero = false): number
 
 /** A run's options checked and copied once, before any quota is asked for. */
 export interface CheckedRunOptions {
+  /** RunOptions.cost, 1 when not given. */
   readonly cost: number;
+  /** RunOptions.signal; undefined: never cancelled. */
   readonly signal: AbortSignal | undefined;
+  /** RunOptions.timeoutMs; undefined: no timeout. */
   readonly timeoutMs: number | undefined;
 }
 
