@@ -119,6 +119,13 @@ describe('docker-compose.yml', () => {
     ]);
   });
 
+  it('gives each replica more time to stop than its drain takes (10 s)', () => {
+    for (const name of REPLICAS) {
+      const grace = (service(name) as { stop_grace_period?: string }).stop_grace_period ?? '10s';
+      expect(Number(/^(\d+)s$/.exec(grace)?.[1])).toBeGreaterThan(10);
+    }
+  });
+
   it('sets only variables the server reads, in the environment and in the env file', () => {
     for (const name of ['migrate', ...REPLICAS])
       for (const key of Object.keys(service(name).environment ?? {})) expect(known).toContain(key);
@@ -155,7 +162,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('checks health: pg_isready for PostgreSQL, the image HEALTHCHECK command for each replica', () => {
-    expect(service('postgres').healthcheck!.test.join(' ')).toMatch(/pg_isready/);
+    // Over TCP: a socket check passes while the image's init server (socket only) runs.
+    expect(service('postgres').healthcheck!.test.join(' ')).toMatch(
+      /pg_isready (?:.* )?(?:-h|--host)[ =]?127\.0\.0\.1\b/,
+    );
     for (const name of REPLICAS)
       expect(service(name).healthcheck!.test).toEqual(['CMD', ...healthcheckCommand]);
   });
