@@ -1,15 +1,20 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scope } from '@quota-authority/client';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
+import { waitFor } from '../support/waitFor.js';
 
 const run = promisify(execFile);
 const EXAMPLE = fileURLToPath(
   new URL('../../clients/typescript/examples/http-backend.mjs', import.meta.url),
 );
+
+/** The server's address and admin token, as the README passes them. */
+const env = () => ({ QUOTA_ADDRESS: server.address, QUOTA_TOKEN: TEST_ADMIN_TOKEN, PORT: '0' });
 
 let db: TestDatabase;
 let server: TestServer;
@@ -28,12 +33,7 @@ describe('clients/typescript/examples/http-backend.mjs', () => {
   it('creates its rule, serves, and in --self-test mode shows a 429 and exits 0', async () => {
     // The way the README runs it, with the server's address and admin token from the env.
     const { stdout } = await run(process.execPath, [EXAMPLE, '--self-test'], {
-      env: {
-        ...process.env,
-        QUOTA_ADDRESS: server.address,
-        QUOTA_TOKEN: TEST_ADMIN_TOKEN,
-        PORT: '0',
-      },
+      env: { ...process.env, ...env() },
       timeout: 20_000,
     });
     expect(stdout).toContain('Rule http-backend-example: 5 requests per 10 s per client IP.');
@@ -44,5 +44,35 @@ describe('clients/typescript/examples/http-backend.mjs', () => {
     expect(stdout).toMatch(/RateLimit: "http-backend-example";r=4;t=\d+/);
     expect(stdout).toMatch(/Retry-After: [1-9]\d*/);
     expect(stdout).toContain('self-test: ok');
+    // Its rule counts every IP on the server: it is gone once the example stopped.
+    expect(stdout).toContain('Rule http-backend-example deleted.');
+    expect(await ruleNames()).not.toContain('http-backend-example');
+  });
+
+  it('deletes its rule when stopped with SIGTERM', async () => {
+    const child = spawn(process.execPath, [EXAMPLE], {
+      env: { ...process.env, ...env(), SELF_TEST: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      await waitFor(() => stdout.includes('Serving http://'), 15_000);
+      expect(await ruleNames()).toContain('http-backend-example');
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      expect(stdout).toContain('Rule http-backend-example deleted.');
+      expect(await ruleNames()).not.toContain('http-backend-example');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });
+
+async function ruleNames(): Promise<string[]> {
+  const { rules } = await server.client.admin.listRateLimitRules({
+    scope: Scope.SCOPE_UNSPECIFIED,
+  });
+  return rules.map((r) => r.name);
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import {
   connect,
   parseRateLimit,
   parseRateLimitPolicy,
+  QuotaInvalidArgumentError,
   QuotaUnavailableError,
   RateLimitRule,
   rateLimitMiddleware,
@@ -14,7 +16,9 @@ import {
 } from '@quota-authority/client';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startHttpServer, type TestHttpServer } from '../support/httpServer.js';
+import { freezableRelay } from '../support/freezableRelay.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
+import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 let db: TestDatabase;
 let server: TestServer;
@@ -173,22 +177,99 @@ describe('withRateLimit on node:http against a real quota server', () => {
     expect((await fetch(proxied, xff('203.0.113.3'))).status).toBe(429);
   });
 
-  it('sends the caller-provided request id, so a repeated HTTP request is counted once', async () => {
+  it('counts every request with a server-made request id, whatever X-Request-Id a client repeats', async () => {
     await upsert({ name: 'http-ip-5', scope: Scope.SCOPE_IP, limit: 5 });
     const { handler } = countingHandler();
     const url = await serve(
-      withRateLimit(handler, {
-        client: server.client,
-        requestId: (req) => req.headers['x-request-id'] as string | undefined,
-      }),
+      withRateLimit(handler, { client: server.client, requestId: () => randomUUID() }),
     );
-    const remaining = async (id: string) => {
-      const res = await fetch(url, { headers: { 'x-request-id': id } });
+    const remaining = async () => {
+      // A client replaying one id would get its first answer for 24 h if the id were its own.
+      const res = await fetch(url, { headers: { 'x-request-id': 'replayed' } });
       return parseRateLimit(res.headers.get('ratelimit') ?? undefined)?.[0]?.remaining;
     };
-    expect(await remaining('req-1')).toBe(4);
-    expect(await remaining('req-1')).toBe(4);
-    expect(await remaining('req-2')).toBe(3);
+    expect([await remaining(), await remaining(), await remaining()]).toEqual([4, 3, 2]);
+  });
+
+  it('decides requests whose fields are longer than the server accepts, and keeps long ids apart', async () => {
+    await upsert({ name: 'http-user-1', scope: Scope.SCOPE_USER, limit: 1 });
+    const { calls, handler } = countingHandler();
+    const url = await serve(
+      withRateLimit(handler, {
+        client: server.client,
+        requestId: () => `${randomUUID()}${'r'.repeat(300)}`,
+        request: (req, fields) => ({
+          ...fields,
+          userId: `${'u'.repeat(300)}${String(req.headers['x-user'])}`,
+          host: 'h'.repeat(300),
+        }),
+      }),
+    );
+    const get = (user: string) =>
+      fetch(`${url}/${'p'.repeat(3000)}`, {
+        headers: { 'x-user': user, 'user-agent': 'a'.repeat(2000) },
+      });
+    const first = await get('a');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-policy')).toBe('"http-user-1";q=1;w=60');
+    // Another user whose id shares its first 256 bytes has a counter of its own.
+    expect((await get('b')).status).toBe(200);
+    expect((await get('a')).status).toBe(429);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('answers 500 when the server refuses the request (INVALID_ARGUMENT), failing open or not', async () => {
+    await upsert({ name: 'http-ip-9', scope: Scope.SCOPE_IP, limit: 9 });
+    const errors: unknown[] = [];
+    const { calls, handler } = countingHandler();
+    const url = await serve(
+      withRateLimit(handler, {
+        client: server.client,
+        failureMode: 'open',
+        request: (_req, fields) => ({ ...fields, ip: 'not an address' }),
+        onError: (e) => errors.push(e),
+      }),
+    );
+    const res = await fetch(url);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(calls).toHaveLength(0);
+    expect(errors[0]).toBeInstanceOf(QuotaInvalidArgumentError);
+  });
+
+  it('answers 500 for a token the server does not know, failing open or not', async () => {
+    const stranger = connect({ address: server.address, token: 'qa_unknown-token-0123456789' });
+    try {
+      const { calls, handler } = countingHandler();
+      const url = await serve(withRateLimit(handler, { client: stranger }));
+      expect((await fetch(url)).status).toBe(500);
+      expect(calls).toHaveLength(0);
+    } finally {
+      stranger.close();
+    }
+  });
+
+  it('counts /login, /Login and /login/ apart by default, as one with a resource function', async () => {
+    await upsert({ name: 'http-res-2', scope: Scope.SCOPE_RESOURCE, limit: 2 });
+    const { handler } = countingHandler();
+    const statuses = async (url: string) => {
+      const out = [];
+      for (const p of ['/login', '/Login', '/login/', '/LOGIN'])
+        out.push((await fetch(`${url}${p}`, { method: 'POST' })).status);
+      return out;
+    };
+    const raw = await serve(withRateLimit(handler, { client: server.client }));
+    expect(await statuses(raw)).toEqual([200, 200, 200, 200]);
+    await http!.close();
+    await server.client.admin.deleteRateLimitRule({ name: 'http-res-2' });
+    await upsert({ name: 'http-res-2b', scope: Scope.SCOPE_RESOURCE, limit: 2 });
+    const normalised = await serve(
+      withRateLimit(handler, {
+        client: server.client,
+        resource: (req, path) => `${req.method} ${path.toLowerCase().replace(/(?<=.)\/+$/, '')}`,
+      }),
+    );
+    expect(await statuses(normalised)).toEqual([200, 200, 429, 429]);
   });
 
   it('leaves shadow rules out of the fields', async () => {
@@ -295,5 +376,29 @@ describe('when the quota server cannot be reached', () => {
     expect(await res.json()).toMatchObject({ status: 503 });
     expect(res.headers.get('ratelimit')).toBeNull();
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe('when the quota server is connected but does not answer in time', () => {
+  it('answers 503 with Retry-After within the deadline, failing open or not: its backlog', async () => {
+    const relay = await freezableRelay(`http://${server.address}`);
+    const viaRelay = connect({ address: new URL(relay.url).host, token: TEST_ADMIN_TOKEN });
+    try {
+      // Connected first: a deadline on a channel that never connected is the failure mode.
+      await viaRelay.quota.checkLimit({ resource: 'warm-up' });
+      relay.freeze();
+      const { calls, handler } = countingHandler();
+      const url = await serve(withRateLimit(handler, { client: viaRelay, deadlineMs: 300 }));
+      const started = performance.now();
+      const res = await fetch(url);
+      expect(performance.now() - started).toBeLessThan(300 + 500);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(calls).toHaveLength(0);
+    } finally {
+      relay.thaw();
+      viaRelay.close();
+      await relay.close();
+    }
   });
 });

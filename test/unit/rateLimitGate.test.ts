@@ -34,7 +34,8 @@ function stub(response: Partial<CheckLimitResponse> | Error) {
   return { client, requests };
 }
 
-async function call(options: RateLimitOptions, init?: RequestInit) {
+async function call(options: RateLimitOptions, init?: RequestInit, path = '/p/q?secret=1') {
+  await http?.close();
   let handled = 0;
   http = await startHttpServer(
     withRateLimit((_req, res) => {
@@ -42,7 +43,7 @@ async function call(options: RateLimitOptions, init?: RequestInit) {
       res.end('ok');
     }, options),
   );
-  const res = await fetch(`${http.url}/p/q?secret=1`, init);
+  const res = await fetch(`${http.url}${path}`, init);
   return { res, body: await res.text(), handled };
 }
 
@@ -78,7 +79,7 @@ describe('withRateLimit with a stub quota client', () => {
     expect(handled).toBe(0);
   });
 
-  it('treats a throwing request mapping as a failure, and ignores a throwing hook', async () => {
+  it('answers a throwing request mapping 500 without the handler, and ignores a throwing hook', async () => {
     const { client, requests } = stub({ allowed: true });
     const { res, handled } = await call({
       client,
@@ -89,17 +90,17 @@ describe('withRateLimit with a stub quota client', () => {
         throw new Error('the hook broke');
       },
     });
-    expect(res.status).toBe(200);
-    expect(handled).toBe(1);
+    expect(res.status).toBe(500);
+    expect(handled).toBe(0);
     expect(requests).toHaveLength(0);
   });
 
-  it('counts a throwing partitionKey function as a failure too (fail-closed: 503)', async () => {
+  it('answers a throwing partitionKey function 500 too, whatever failureMode says', async () => {
     const errors: unknown[] = [];
     const { client } = stub({ allowed: true, limits: [limit] });
     const { res, handled } = await call({
       client,
-      failureMode: 'closed',
+      failureMode: 'open',
       onError: (e) => errors.push(e),
       headers: {
         partitionKey: () => {
@@ -107,20 +108,20 @@ describe('withRateLimit with a stub quota client', () => {
         },
       },
     });
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(500);
     expect(handled).toBe(0);
     expect(String(errors[0])).toContain('no key');
   });
 
-  it('sends the default fields, the request id, and a mapping of its own', async () => {
+  it('sends the default fields, a server-made request id, and a mapping of its own', async () => {
     const { client, requests } = stub({ allowed: true, limits: [limit] });
     await call(
       {
         client,
-        requestId: (req) => req.headers['x-request-id'] as string,
-        request: (req) => ({ ...limitRequestFromHttp(req), userId: 'u-1', hits: 2 }),
+        requestId: () => 'made-by-the-server',
+        request: (_req, fields) => ({ ...fields, userId: 'u-1', hits: 2 }),
       },
-      { headers: { 'x-request-id': 'abc', 'user-agent': 'tester/1' } },
+      { headers: { 'x-request-id': 'chosen-by-the-client', 'user-agent': 'tester/1' } },
     );
     expect(requests[0]).toMatchObject({
       ip: '127.0.0.1',
@@ -129,16 +130,92 @@ describe('withRateLimit with a stub quota client', () => {
       userAgent: 'tester/1',
       userId: 'u-1',
       hits: 2,
-      requestId: 'abc',
+      requestId: 'made-by-the-server',
     });
   });
 
-  it('rejects a client without checkLimit and bad options at once', () => {
+  it('cuts every field to what the server accepts; oversized identifiers become digests', async () => {
+    const { client, requests } = stub({ allowed: true });
+    const long = (c: string, n = 300) => c.repeat(n);
+    await call({
+      client,
+      request: (_req, fields) => ({
+        ...fields,
+        ip: long('1'),
+        userId: long('u'),
+        apiKey: long('k'),
+        requestId: long('r'),
+        host: long('é'),
+        resource: long('R'),
+        path: long('p', 3000),
+        userAgent: long('a', 2000),
+        hits: 5_000_000,
+      }),
+    });
+    const sent = requests[0]!;
+    for (const field of ['ip', 'userId', 'apiKey', 'requestId', 'host', 'resource'] as const)
+      expect(Buffer.byteLength(sent[field]), field).toBeLessThanOrEqual(256);
+    expect(Buffer.byteLength(sent.path)).toBe(2048);
+    expect(Buffer.byteLength(sent.userAgent)).toBe(1024);
+    expect(sent.hits).toBe(1_000_000);
+    // Cut to a prefix, two user ids (or request ids) would share a counter (or an answer).
+    expect(sent.userId).toMatch(/^sha256:[\w-]{43}$/);
+    expect(sent.requestId).toMatch(/^sha256:[\w-]{43}$/);
+    await call({ client, request: (_req, f) => ({ ...f, userId: `${long('u')}x` }) });
+    expect(requests[1]!.userId).toMatch(/^sha256:/);
+    expect(requests[1]!.userId).not.toBe(sent.userId);
+    // A short id is sent as it is; NUL or a lone surrogate in one would be refused: digested.
+    await call({ client, request: (_req, f) => ({ ...f, userId: 'u-1', apiKey: 'k\u0000' }) });
+    expect(requests[2]).toMatchObject({ userId: 'u-1', apiKey: expect.stringMatching(/^sha256:/) });
+  });
+
+  it('answers a mapping field of the wrong type 500', async () => {
+    const { client, requests } = stub({ allowed: true });
+    for (const request of [
+      (_req: IncomingMessage, f: Partial<CheckLimitRequest>) => ({ ...f, userId: ['a'] as never }),
+      (_req: IncomingMessage, f: Partial<CheckLimitRequest>) => ({ ...f, hits: -1 }),
+      () => 'ip' as never,
+    ]) {
+      const { res, handled } = await call({ client, request });
+      expect(res.status).toBe(500);
+      expect(handled).toBe(0);
+    }
+    expect(requests).toHaveLength(0);
+  });
+
+  it('counts /login, /Login and /login/ as one resource with a resource function', async () => {
+    const { client, requests } = stub({ allowed: true });
+    const resource = (req: IncomingMessage, path: string) =>
+      `${req.method} ${path.toLowerCase().replace(/(?<=.)\/+$/, '')}`;
+    for (const path of ['/login', '/Login', '/login/'])
+      await call({ client, resource }, undefined, path);
+    await call({ client }, undefined, '/Login/');
+    expect(requests.map((r) => r.resource)).toEqual([
+      'GET /login',
+      'GET /login',
+      'GET /login',
+      'GET /Login/',
+    ]);
+  });
+
+  it('checks every option when it is made: TypeError or RangeError naming it', () => {
+    const { client } = stub({ allowed: true });
+    const make = (o: Partial<RateLimitOptions>) => () =>
+      withRateLimit(() => undefined, { client, ...o });
     expect(() => withRateLimit(() => undefined, { client: {} as CheckLimitClient })).toThrow(
       TypeError,
     );
-    const { client } = stub({ allowed: true });
-    expect(() => withRateLimit(() => undefined, { client, deadlineMs: 0 })).toThrow(RangeError);
+    for (const deadlineMs of [0, -1, 250.5, 3e9, 2 ** 31, NaN, Infinity])
+      expect(make({ deadlineMs }), String(deadlineMs)).toThrow(/deadlineMs/);
+    for (const maxInFlight of [0, 1.5, 2 ** 31, NaN])
+      expect(make({ maxInFlight }), String(maxInFlight)).toThrow(/maxInFlight/);
+    for (const trustProxyHops of [-1, 0.5, NaN])
+      expect(make({ trustProxyHops }), String(trustProxyHops)).toThrow(/trustProxyHops/);
+    expect(make({ failureMode: 'ajar' as 'open' })).toThrow(/failureMode/);
+    expect(make({ request: 'ip' as never })).toThrow(/request must be a function/);
+    expect(make({ onError: {} as never })).toThrow(/onError/);
+    expect(make({ deadlineMs: 1, maxInFlight: 2 ** 31 - 1 })).not.toThrow();
+    expect(make({ deadlineMs: 2 ** 31 - 1 })).not.toThrow();
   });
 });
 
@@ -184,6 +261,15 @@ describe('limitRequestFromHttp', () => {
       'GET /api/b',
     );
     expect(limitRequestFromHttp(req({ url: 'http://example.com/abs?x' })).path).toBe('/abs');
+  });
+
+  it('counts the raw path unless given a resource function, and checks what it returns', () => {
+    const r = req({ url: '/Login/?x=1', method: 'POST' });
+    expect(limitRequestFromHttp(r).resource).toBe('POST /Login/');
+    const lower = (q: IncomingMessage, path: string) => `${q.method} ${path.toLowerCase()}`;
+    expect(limitRequestFromHttp(r, { resource: lower }).resource).toBe('POST /login/');
+    expect(() => limitRequestFromHttp(r, { resource: () => 1 as never })).toThrow(TypeError);
+    expect(() => limitRequestFromHttp(r, { trustProxyHops: -1 })).toThrow(RangeError);
   });
 
   it('cuts fields to the bytes the server accepts, at a character boundary', () => {

@@ -509,6 +509,32 @@ describe('parseRateLimitPolicy and parseRateLimit', () => {
       expect(parseRateLimit(bad), bad).toBeUndefined();
     expect(parseRateLimit(undefined)).toBeUndefined();
   });
+
+  it('read sf-binary as strict base64 (RFC 9651, section 4.2.7)', () => {
+    const pk = (b64: string) => parseRateLimit(`"a";r=1;pk=:${b64}:`)?.[0]?.partitionKey;
+    for (const bad of [
+      'Q',
+      'Y=Q=',
+      '====',
+      '=',
+      'QQ=',
+      'QUI==',
+      'QUJD=',
+      'QU JD',
+      'QQ===',
+      'Q===',
+      'QUJDRA'.slice(0, 5),
+    ])
+      expect(pk(bad), bad).toBeUndefined();
+    // Padding may be missing and pad bits non-zero, as the RFC asks parsers to accept.
+    expect(pk('')).toEqual(new Uint8Array());
+    expect(pk('QQ==')).toEqual(new Uint8Array([0x41]));
+    expect(pk('QQ')).toEqual(new Uint8Array([0x41]));
+    expect(pk('QUI=')).toEqual(new Uint8Array([0x41, 0x42]));
+    expect(pk('QUI')).toEqual(new Uint8Array([0x41, 0x42]));
+    expect(pk('QR==')).toEqual(new Uint8Array([0x41]));
+    expect(pk('QUJD')).toEqual(new Uint8Array([0x41, 0x42, 0x43]));
+  });
 });
 
 // ---- A strict validator of what rateLimitHeaders writes, from RFC 9651's ABNF, written apart

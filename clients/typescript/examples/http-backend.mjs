@@ -11,6 +11,13 @@
 //
 // --self-test (or SELF_TEST=1) makes SELF_TEST_REQUESTS requests (default 7) to itself, prints
 // each status and the rate-limit fields, and exits 0 once one was answered 429.
+//
+// The demo rule (http-backend-example, 5 per 10 s per IP) is a rule of the whole server: a
+// rule keys on one scope, so it cannot be kept to this example's route, and while the example
+// runs it counts every CheckLimit call that carries an IP. Run it against a development
+// server. It deletes the rule when it stops (Ctrl-C, SIGTERM, the end of --self-test); if it
+// is killed outright, delete the rule with DeleteRateLimitRule.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import {
   connect,
@@ -34,17 +41,31 @@ const WINDOW_S = 10;
 
 const quota = connect({ address, token });
 
-await createDemoRule();
+const createdRule = await createDemoRule();
+let stopping;
 
 const server = createServer(
   withRateLimit(hello, {
     client: quota,
-    // The decision may take this long; past it the request is admitted (fail-open).
+    // The decision may take this long. Only an unreachable quota service is admitted without
+    // one (fail-open); its backlog is answered 503, any other failure 500.
     deadlineMs: 1000,
-    onError: (err) => console.error(`quota-authority did not decide, admitted: ${err.message}`),
+    // Made here, one per request, so that a retry is counted once. Never a client's header: a
+    // client replaying one id would get its first answer (allowed) for 24 h.
+    requestId: () => randomUUID(),
+    onError: (err) => console.error(`quota-authority did not decide: ${err.message}`),
   }),
 );
-await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+try {
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+} catch (err) {
+  console.error(`Cannot listen on port ${port}: ${err.message}`);
+  await stop();
+  process.exit(1);
+}
 const url = `http://127.0.0.1:${server.address().port}/hello`;
 
 console.log(`Serving ${url}, rate-limited by quota-authority at ${address}.`);
@@ -70,7 +91,7 @@ function hello(req, res) {
   res.end(`${JSON.stringify({ hello: 'world', path: req.url })}\n`);
 }
 
-/** 5 requests per 10 s per client IP, if the token may create rules. */
+/** 5 requests per 10 s per client IP, if the token may create rules; true when it did. */
 async function createDemoRule() {
   try {
     await quota.admin.upsertRateLimitRule({
@@ -84,14 +105,15 @@ async function createDemoRule() {
       }),
     });
     console.log(`Rule ${RULE}: ${LIMIT} requests per ${WINDOW_S} s per client IP.`);
+    console.log(`(It applies to every IP on that server until this example stops.)`);
+    return true;
   } catch (err) {
     if (err instanceof QuotaPermissionDeniedError)
       console.log('QUOTA_TOKEN is not an admin token: using the rules already on the server.');
     else if (err instanceof QuotaUnauthenticatedError)
-      console.error(
-        'QUOTA_TOKEN is missing or unknown: every check fails, and requests are admitted.',
-      );
+      console.error('QUOTA_TOKEN is missing or unknown: every check fails, answered 500.');
     else console.error(`Could not create the demo rule: ${err.message}`);
+    return false;
   }
 }
 
@@ -111,8 +133,22 @@ async function callSelf(target, n) {
   return sawDenial;
 }
 
-async function stop() {
+/** Stops serving and deletes the demo rule, which would otherwise count every IP. Once. */
+function stop() {
+  stopping ??= stopOnce();
+  return stopping;
+}
+
+async function stopOnce() {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  if (createdRule) {
+    try {
+      await quota.admin.deleteRateLimitRule({ name: RULE });
+      console.log(`Rule ${RULE} deleted.`);
+    } catch (err) {
+      console.error(`Could not delete rule ${RULE}: ${err.message}`);
+    }
+  }
   quota.close();
 }

@@ -20,11 +20,8 @@ export {
   type SfParameters,
 } from './parseSfList.js';
 export { limitRequestFromHttp, type LimitRequestFromHttpOptions } from './limitRequestFromHttp.js';
-export {
-  createRateLimitGate,
-  type CheckLimitClient,
-  type RateLimitGate,
-  type RateLimitOptions,
-} from './rateLimitGate.js';
+export { createRateLimitGate, type RateLimitGate } from './rateLimitGate.js';
+export type { CheckLimitClient, RateLimitOptions } from './rateLimitOptions.js';
+export { RateLimitGateError } from './rateLimitGateError.js';
 export { withRateLimit } from './withRateLimit.js';
 export { rateLimitMiddleware } from './rateLimitMiddleware.js';

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { CheckLimitRequest } from '../gen/quota/v1/quota_service.js';
+import { truncateUtf8 } from './boundCheckLimitRequest.js';
 
 /** Options of {@link limitRequestFromHttp}. */
 export interface LimitRequestFromHttpOptions {
@@ -13,6 +14,16 @@ export interface LimitRequestFromHttpOptions {
    * @default 0
    */
   trustProxyHops?: number;
+  /**
+   * The `resource` a request is counted as, given the request and its path (without query,
+   * as sent: not decoded, not normalised). The default counts `/login`, `/Login` and
+   * `/login/` as three resources; a router that sends them to one handler (Express does by
+   * default: case-insensitive, trailing slash optional) wants them counted as one, e.g.
+   * `` (req, path) => `${req.method} ${path.toLowerCase().replace(/(?<=.)\/+$/, '')}` ``,
+   * or the route's template (`GET /items/:id`).
+   * @default (req, path) => `${req.method} ${path}`
+   */
+  resource?: (req: IncomingMessage, path: string) => string;
 }
 
 /** Byte bounds of the fields (proto/quota/v1/quota_service.proto): longer is rejected. */
@@ -24,22 +35,35 @@ const MAX_USER_AGENT = 1024;
 /**
  * The CheckLimit fields of an HTTP request: `ip` (see `trustProxyHops`), `resource` as the
  * method and path without the query string (`GET /items/42`: the query varies per call and
- * may hold secrets), `path` and `user_agent`, each cut to the length the server accepts.
- * Spread it and add `userId`, `apiKey`, `hits` or `host` for rules on those.
+ * may hold secrets; see the `resource` option), `path` and `user_agent`, each cut to the
+ * length the server accepts. Spread it and add `userId`, `apiKey`, `hits` or `host` for rules
+ * on those. It reads the socket's address, which a request whose client hung up may no
+ * longer have: call it before any `await` (the middleware hands its result to `request`).
  */
 export function limitRequestFromHttp(
   req: IncomingMessage,
   options: LimitRequestFromHttpOptions = {},
 ): Partial<CheckLimitRequest> {
+  const hops = checkTrustProxyHops(options.trustProxyHops ?? 0);
   const path = pathOf(req);
   const method = req.method ?? 'GET';
   const userAgent = req.headers['user-agent'];
+  const resource = options.resource ? options.resource(req, path) : `${method} ${path}`;
+  if (typeof resource !== 'string')
+    throw new TypeError(`resource must return a string, got ${typeof resource}`);
   return {
-    ip: clientIp(req, options.trustProxyHops ?? 0),
-    resource: truncateUtf8(`${method} ${path}`, MAX_RESOURCE),
+    ip: clientIp(req, hops),
+    resource: truncateUtf8(resource, MAX_RESOURCE),
     path: truncateUtf8(path, MAX_PATH),
     userAgent: truncateUtf8(typeof userAgent === 'string' ? userAgent : '', MAX_USER_AGENT),
   };
+}
+
+/** `hops` when it is a whole number of proxies; RangeError otherwise. */
+export function checkTrustProxyHops(hops: number): number {
+  if (!Number.isSafeInteger(hops) || hops < 0)
+    throw new RangeError(`trustProxyHops must be a non-negative integer, got ${hops}`);
+  return hops;
 }
 
 /** The path of the request target, without query: Express's `originalUrl` if mounted. */
@@ -58,8 +82,6 @@ function pathOf(req: IncomingMessage): string {
 }
 
 function clientIp(req: IncomingMessage, hops: number): string {
-  if (!Number.isInteger(hops) || hops < 0)
-    throw new RangeError(`trustProxyHops must be a non-negative integer, got ${hops}`);
   const socket = req.socket?.remoteAddress ?? '';
   if (hops === 0) return truncateUtf8(socket, MAX_IP);
   const header = req.headers['x-forwarded-for'];
@@ -80,22 +102,4 @@ function bareIp(entry: string): string | undefined {
   if (bracketed && isIP(bracketed) === 6) return bracketed;
   const v4 = /^([\d.]+):\d+$/.exec(entry)?.[1];
   return v4 && isIP(v4) === 4 ? v4 : undefined;
-}
-
-/**
- * `text` cut to at most `maxBytes` bytes of UTF-8 at a character boundary, with NUL and lone
- * surrogates replaced by U+FFFD: the server rejects both, and a rejected call is a failure.
- */
-function truncateUtf8(text: string, maxBytes: number): string {
-  let out = '';
-  let bytes = 0;
-  for (const char of text) {
-    const code = char.codePointAt(0) ?? 0;
-    const safe = code === 0 || (code >= 0xd800 && code <= 0xdfff) ? '\ufffd' : char;
-    const size = Buffer.byteLength(safe, 'utf8');
-    if (bytes + size > maxBytes) break;
-    out += safe;
-    bytes += size;
-  }
-  return out;
 }

@@ -191,7 +191,7 @@ class Parser {
     let b64 = '';
     while (!this.done()) {
       const c = this.next();
-      if (c === ':') return new Uint8Array(Buffer.from(b64, 'base64'));
+      if (c === ':') return decodeBase64(b64);
       if (!BASE64_CHAR.test(c)) fail();
       b64 += c;
     }
@@ -243,6 +243,18 @@ class Parser {
     if (this.done()) fail();
     return this.input[this.pos++] as string;
   }
+}
+
+/**
+ * Strict base64 (RFC 9651, section 4.2.7: decoding that fails fails the field): "=" only as
+ * the final padding, and a length that encodes whole bytes. Missing padding and non-zero pad
+ * bits are accepted, as the RFC asks; Buffer alone would skip any "=" and stray characters.
+ */
+function decodeBase64(b64: string): Uint8Array {
+  const [, data = '', pad = ''] = /^([A-Za-z0-9+/]*)(={0,2})$/.exec(b64) ?? fail();
+  if (data.length % 4 === 1) fail(); // one character is 6 bits: no whole byte
+  if (pad !== '' && (data.length % 4 === 0 || (data.length + pad.length) % 4 !== 0)) fail();
+  return new Uint8Array(Buffer.from(data, 'base64'));
 }
 
 function fail(): never {

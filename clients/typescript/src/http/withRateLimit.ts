@@ -4,7 +4,9 @@ import { createRateLimitGate, type RateLimitOptions } from './rateLimitGate.js';
 /**
  * A request listener for `http.createServer` that runs `handler` only for requests the quota
  * service admits (with the RateLimit fields already set on `res`); a denied request gets a
- * 429 and never reaches it. See {@link RateLimitOptions}.
+ * 429 and never reaches it, nor does one without a decision (503 or 500, unless the service
+ * is unreachable and `failureMode` is `'open'`) or one whose client hung up. See
+ * {@link RateLimitOptions}.
  */
 export function withRateLimit<
   Req extends IncomingMessage = IncomingMessage,
