@@ -67,6 +67,8 @@ try {
   process.exit(1);
 }
 const url = `http://127.0.0.1:${server.address().port}/hello`;
+// Before anything is printed: a stop that follows the first line must find them.
+if (!selfTest) for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void stop());
 
 console.log(`Serving ${url}, rate-limited by quota-authority at ${address}.`);
 console.log('Call it (the 6th call within 10 s is answered 429):');
@@ -81,8 +83,6 @@ if (selfTest) {
     process.exit(1);
   }
   console.log('self-test: ok');
-} else {
-  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void stop());
 }
 
 /** The backend's one route. */
