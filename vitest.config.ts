@@ -20,10 +20,20 @@ const ownDatabase = [
   'test/integration/embeddedPermissions.test.ts',
 ];
 /**
- * Files whose subject is not the database (packing and installing the client package): a
- * second run against another server would only repeat them.
+ * Files whose subject is not the database (the client package: packing, connect(), the
+ * executor's processes, the HTTP middleware; the image's health check): a second run against
+ * another server would only repeat them.
  */
-const notAboutTheDatabase = ['test/integration/clientPackage.test.ts'];
+const notAboutTheDatabase = [
+  'test/integration/clientPackage.test.ts',
+  'test/integration/clientConnect.test.ts',
+  'test/integration/executorChildSpec.test.ts',
+  'test/integration/executorProcessGroups.test.ts',
+  'test/integration/httpBackendExample.test.ts',
+  'test/integration/httpBurst.test.ts',
+  'test/integration/httpMiddleware.test.ts',
+  'test/integration/dockerHealthcheck.test.ts',
+];
 const external = process.env['QUOTA_TEST_DATABASE_URL'] !== undefined;
 
 /** Integration files start servers and databases: more time than a unit test's default. */
