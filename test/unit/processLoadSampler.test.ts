@@ -13,7 +13,9 @@ async function load() {
     .ProcessLoadSampler;
 }
 
-describe('ProcessLoadSampler (compiled)', () => {
+// Each test starts node processes (one more after a kill): seconds on a loaded machine, past a
+// unit test's default 5 s.
+describe('ProcessLoadSampler (compiled)', { timeout: 30_000 }, () => {
   // The sampling runs in another process, so its work cannot block this event loop; a timed
   // stall bound here only measured how busy the machine was (61 ms once under a full CI run).
   it('samples in a child process', async () => {
@@ -44,7 +46,7 @@ describe('ProcessLoadSampler (compiled)', () => {
       await sampler.sample();
       const first = sampler.pid!;
       process.kill(first, 'SIGKILL');
-      await waitFor(() => sampler.pid !== undefined && sampler.pid !== first, 5000);
+      await waitFor(() => sampler.pid !== undefined && sampler.pid !== first, 20_000);
       const after = await sampler.sample();
       expect(after.memoryPercent).toBeGreaterThan(0);
     } finally {
