@@ -29,6 +29,9 @@ export async function runFunction<T>(
   const onAbort = (): void => controller.abort(signal!.reason);
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
+  // The clock starts before the timeout's timer: a run it ends lasts at least timeoutMs.
+  const startedAt = new Date();
+  const t0 = performance.now();
   const timeoutReason = new DOMException('the run took longer than timeoutMs', 'TimeoutError');
   let timedOut = false;
   const timeout =
@@ -43,8 +46,6 @@ export async function runFunction<T>(
   const stopSampling = sampleRepeatedly(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
   }, options.sampleIntervalMs);
-  const startedAt = new Date();
-  const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   let outcome: Executed<T | undefined>['outcome'];
   let threw = false;
