@@ -10,6 +10,7 @@ export {
   type TlsOptions,
 } from './connect.js';
 export type { RetryOptions } from './retryPolicy.js';
+export type { BatchingOptions } from './checkLimitBatcher.js';
 export {
   QuotaCallError,
   QuotaCancelledError,
