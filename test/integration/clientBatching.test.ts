@@ -154,11 +154,33 @@ describe('client batching', () => {
     }
   });
 
+  it('keeps each CheckLimits call within maxBatchBytes', async () => {
+    const rec = recording();
+    const conn = client(rec, { batching: { maxBatchBytes: 1024 } });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          conn.quota.checkLimit({ userId: `sized-${i}`, path: `/${'p'.repeat(200)}` }),
+        ),
+      );
+      expect(answers.every((a) => a.allowed)).toBe(true);
+      const batches = rec.calls.filter((c) => c.method === 'CheckLimits');
+      expect(batches.length).toBeGreaterThan(0);
+      // About 220 bytes a check: at most 4 in 1 KiB.
+      for (const b of batches) expect(b.checks.length).toBeLessThanOrEqual(4);
+    } finally {
+      conn.close();
+    }
+  });
+
   it('checks its options at connect', () => {
     expect(() => connect({ address: '127.0.0.1:1', batching: { maxBatch: 0 } })).toThrow(
       RangeError,
     );
     expect(() => connect({ address: '127.0.0.1:1', batching: { windowMs: -1 } })).toThrow(
+      RangeError,
+    );
+    expect(() => connect({ address: '127.0.0.1:1', batching: { maxBatchBytes: 10 } })).toThrow(
       RangeError,
     );
   });

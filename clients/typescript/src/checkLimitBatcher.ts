@@ -21,6 +21,13 @@ export interface BatchingOptions {
    * @default 100
    */
   maxBatch?: number;
+  /**
+   * Encoded checks per CheckLimits call at most, in bytes: a batch that would grow past it goes
+   * first. Keep it under the server's QUOTA_MAX_MESSAGE_BYTES, which refuses a larger call as a
+   * whole.
+   * @default 49152 (48 KiB, under the server's default 64 KiB)
+   */
+  maxBatchBytes?: number;
 }
 
 /** One CheckLimit call of `request` with this deadline (ms from now); `signal` cancels it. */
@@ -37,6 +44,8 @@ export type SendMany = (
 
 interface Waiting {
   readonly request: CheckLimitRequest;
+  /** Its encoded size in a CheckLimits call, at most (see encodedSize). */
+  readonly bytes: number;
   /** Date.now() by which the caller is to have its answer. */
   readonly deadline: number;
   readonly resolve: (answer: CheckLimitResponse) => void;
@@ -57,7 +66,10 @@ const MAX_CHECKS = 1000;
 export class CheckLimitBatcher {
   private readonly windowMs: number;
   private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
   private waiting: Waiting[] = [];
+  /** Encoded size of the waiting checks, bounded by maxBatchBytes. */
+  private waitingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   /** The server answered CheckLimits UNIMPLEMENTED: an older server. */
@@ -70,6 +82,11 @@ export class CheckLimitBatcher {
   ) {
     this.windowMs = options.windowMs ?? 1;
     this.maxBatch = options.maxBatch ?? 100;
+    this.maxBatchBytes = options.maxBatchBytes ?? 49_152;
+    if (!Number.isInteger(this.maxBatchBytes) || this.maxBatchBytes < 1024)
+      throw new RangeError(
+        `batching.maxBatchBytes must be an integer of at least 1024, got ${this.maxBatchBytes}`,
+      );
     if (!(this.windowMs >= 0 && this.windowMs <= 1000))
       throw new RangeError(`batching.windowMs must be from 0 to 1000, got ${this.windowMs}`);
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > MAX_CHECKS)
@@ -92,12 +109,16 @@ export class CheckLimitBatcher {
       // batch; sent, its answer is dropped, as for a cancelled call (which the server may have
       // decided all the same).
       const onAbort = (): void => {
-        this.waiting = this.waiting.filter((w) => w !== waiting);
+        if (this.waiting.includes(waiting)) {
+          this.waiting = this.waiting.filter((w) => w !== waiting);
+          this.waitingBytes -= waiting.bytes;
+        }
         reject(signal!.reason);
       };
       const done = (): void => signal?.removeEventListener('abort', onAbort);
       const waiting: Waiting = {
         request,
+        bytes: encodedSize(request),
         deadline: Date.now() + deadlineMs,
         resolve: (answer) => {
           done();
@@ -109,7 +130,9 @@ export class CheckLimitBatcher {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.waitingBytes + waiting.bytes > this.maxBatchBytes) this.flush();
       this.waiting.push(waiting);
+      this.waitingBytes += waiting.bytes;
       if (this.waiting.length >= this.maxBatch) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
     });
@@ -118,6 +141,7 @@ export class CheckLimitBatcher {
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.waitingBytes = 0;
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.maxBatch);
       // The batch has the time of its earliest caller.
@@ -172,12 +196,24 @@ export class CheckLimitBatcher {
   }
 }
 
+/**
+ * An upper bound of a check's encoded size in a CheckLimits call, without encoding it: each
+ * string field's bytes and at most 5 bytes of tag and length, hits at most 6, the item's own tag
+ * and length 4.
+ */
+function encodedSize(r: CheckLimitRequest): number {
+  const text = [r.ip, r.userId, r.apiKey, r.resource, r.requestId, r.path, r.userAgent, r.host];
+  return text.reduce((n, s) => n + (s ? Buffer.byteLength(s) + 5 : 0), 10);
+}
+
 /** The typed error a CheckLimit call would have failed with, from a check's ItemError. */
 function itemError(e: ItemError): QuotaCallError {
   const metadata = new Metadata();
   if (e.field) metadata.set('invalid-field', e.field);
   if (e.retryAfter) {
     const ms = Math.ceil(Number(e.retryAfter.seconds) * 1000 + e.retryAfter.nanos / 1e6);
+    // Both, as the server sends them for a single call (toStatus.ts's retryMetadata).
+    metadata.set('grpc-retry-pushback-ms', String(ms));
     metadata.set('retry-after-ms', String(ms));
   }
   const err = Object.assign(new Error(`${e.code} ${status[e.code] ?? ''}: ${e.message}`), {

@@ -87,7 +87,7 @@ export interface ConnectOptions {
    * CheckLimit) and under load it carries many decisions per call, which is what bounds a
    * busy client's and server's throughput. Calls with their own `metadata` go alone. A server
    * without CheckLimits gets CheckLimit calls. `false` sends every call as CheckLimit.
-   * @default { windowMs: 1, maxBatch: 100 }
+   * @default { windowMs: 1, maxBatch: 100, maxBatchBytes: 49152 }
    */
   batching?: BatchingOptions | false;
   /**
