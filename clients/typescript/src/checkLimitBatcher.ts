@@ -148,7 +148,10 @@ export class CheckLimitBatcher {
       const deadlineMs = Math.max(1, Math.min(...batch.map((w) => w.deadline)) - Date.now());
       if (batch.length === 1 || this.unsupported) {
         for (const w of batch)
-          this.track(this.sendOne(w.request, deadlineMs)).then(w.resolve, w.reject);
+          this.track(this.sendOne(w.request, Math.max(1, w.deadline - Date.now()))).then(
+            w.resolve,
+            w.reject,
+          );
         continue;
       }
       this.track(
