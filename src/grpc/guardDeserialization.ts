@@ -6,6 +6,8 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { ValidationError } from '../errors.js';
 import { descriptorSetPath } from './addReflection.js';
 import { locateDecodeFault, strictUtf8 } from './locateDecodeFault.js';
+import { decodeItemwise, type ItemwiseRequest } from './decodeItemwise.js';
+import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 
 /**
  * What a request body that does not decode is delivered as, in place of the request. grpc-js
@@ -17,11 +19,33 @@ export class MalformedRequest {
   constructor(readonly error: ValidationError) {}
 }
 
+/**
+ * Batch requests whose items are each decided on their own: an item that does not decode is
+ * that item's error (a MalformedRequest in its place in the list), not the whole call's.
+ */
+const ITEMWISE: ReadonlyMap<string, Omit<ItemwiseRequest, 'item'>> = new Map([
+  [
+    '/quota.v1.QuotaService/CheckLimits',
+    {
+      fieldNumber: 1,
+      property: 'checks',
+      decode: (reader: BinaryReader) => CheckLimitRequest.decode(reader),
+    },
+  ],
+]);
+
 /** The decoded request, or the ValidationError of a body that did not decode (thrown). */
 export function decodedRequest<Req>(request: Req): Req {
   if ((request as unknown) instanceof MalformedRequest)
     throw (request as unknown as MalformedRequest).error;
   return request;
+}
+
+/** An item of an item-wise request (ITEMWISE): itself, or the error of one that did not decode. */
+export function decodedItem<Item>(item: Item): Item | ValidationError {
+  return (item as unknown) instanceof MalformedRequest
+    ? (item as unknown as MalformedRequest).error
+    : item;
 }
 
 /**
@@ -37,6 +61,7 @@ export function guardDeserialization<S extends ServiceDefinition>(service: S): S
   for (const [name, method] of Object.entries(service)) {
     const input = requestSchema(method.path);
     const decode = method.requestDeserialize;
+    const itemwise = itemwiseSpec(method.path, input);
     guarded[name] = {
       ...method,
       requestDeserialize: (body: Buffer): unknown => {
@@ -44,12 +69,22 @@ export function guardDeserialization<S extends ServiceDefinition>(service: S): S
           // The generated decoders take a BinaryReader as given: this one decodes strictly.
           return decode(new BinaryReader(body, strictUtf8) as unknown as Buffer);
         } catch (err) {
-          return new MalformedRequest(malformed(body, input, err));
+          const items = itemwise && decodeItemwise(body, itemwise, (e) => new MalformedRequest(e));
+          return items ?? new MalformedRequest(malformed(body, input, err));
         }
       },
     };
   }
   return guarded as S;
+}
+
+function itemwiseSpec(path: string, input: DescMessage): ItemwiseRequest | undefined {
+  const spec = ITEMWISE.get(path);
+  if (!spec) return undefined;
+  const field = input.fields.find((f) => f.number === spec.fieldNumber);
+  if (field?.fieldKind !== 'list' || field.listKind !== 'message')
+    throw new Error(`${path}: field ${spec.fieldNumber} is not a list of messages`);
+  return { ...spec, item: field.message };
 }
 
 function malformed(body: Buffer, input: DescMessage, err: unknown): ValidationError {

@@ -3,7 +3,9 @@ import type { RuleAdmin } from '../limits/RuleAdmin.js';
 import type { AdminServiceServer } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
 import type { QuotaServiceServer } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
+import type { Logger } from '../log.js';
 import { checkLimitFromProto, checkLimitToProto } from './checkLimitMapping.js';
+import { checkLimitsFromProto, checkLimitsToProto } from './checkLimitsMapping.js';
 import { handleUnary } from './handleUnary.js';
 import type { HandlerDeps } from './HandlerDeps.js';
 import { ruleFromProto, ruleToProto, scopeFromProto } from './ruleMapping.js';
@@ -11,7 +13,7 @@ import { ADMIN_SERVICE, QUOTA_SERVICE } from './services.js';
 
 /** The rate-limit capability's methods of both services. */
 export interface LimitHandlers {
-  readonly quota: Pick<QuotaServiceServer, 'checkLimit'>;
+  readonly quota: Pick<QuotaServiceServer, 'checkLimit' | 'checkLimits'>;
   readonly admin: Pick<
     AdminServiceServer,
     'upsertRateLimitRule' | 'listRateLimitRules' | 'setRateLimitRuleEnabled' | 'deleteRateLimitRule'
@@ -22,12 +24,19 @@ export interface LimitHandlers {
 export function limitHandlers(
   services: { readonly limits: LimitService; readonly rules: RuleAdmin },
   deps: HandlerDeps,
+  logger?: Logger,
 ): LimitHandlers {
   const { limits, rules } = services;
+  // A check of CheckLimits that fails with a bug is logged as a failed call would be (logCalls).
+  const internal = (err: unknown): void =>
+    logger?.error({ err, method: 'CheckLimits' }, 'internal error');
   return {
     quota: {
       checkLimit: handleUnary(QUOTA_SERVICE, 'CheckLimit', deps, async (req) =>
         checkLimitToProto(await limits.check(checkLimitFromProto(req))),
+      ),
+      checkLimits: handleUnary(QUOTA_SERVICE, 'CheckLimits', deps, async (req) =>
+        checkLimitsToProto(await limits.checkAll(checkLimitsFromProto(req)), internal),
       ),
     },
     admin: {

@@ -9,7 +9,7 @@ import {
   type RuleOutcome,
 } from '../core/decisions.js';
 import { failureModeAnswer, type FailureMode } from '../core/failureMode.js';
-import { OverloadedError, StoreUnavailableError } from '../errors.js';
+import { OverloadedError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { ThrottleSource } from '../core/ports.js';
 import type { CallerKeys } from './CallerKeys.js';
 import type { LimitStore } from './ports.js';
@@ -34,6 +34,15 @@ export interface LimitServiceOptions {
   /** Keys blocked for an attack: denied before any rule is asked. @default none */
   readonly blocks?: BlockSource;
 }
+
+/** Checks of one CheckLimits call at most: its answer stays well under the message size bound. */
+export const MAX_CHECKS = 1000;
+
+/**
+ * One check of a CheckLimits call; a ValidationError stands for a check that could not be read
+ * (invalid UTF-8...): it is that check's error.
+ */
+export type CheckItem = CheckLimitInput | ValidationError;
 
 /** CheckLimit: matches the cached rules and asks the store for one atomic decision. */
 export class LimitService {
@@ -74,6 +83,27 @@ export class LimitService {
       at: Date.now(),
     });
     return result.answer;
+  }
+
+  /**
+   * CheckLimits: each check decided on its own exactly as check() decides it, all submitted to
+   * the store together and in order (checks on one counter count in the order given). A check
+   * that fails (bad input, shed) is that check's rejection; the others are decided. Throws
+   * ValidationError naming `checks` for none or more than MAX_CHECKS.
+   */
+  checkAll(items: readonly CheckItem[]): Promise<PromiseSettledResult<CheckLimitResult>[]> {
+    if (items.length === 0 || items.length > MAX_CHECKS) {
+      throw new ValidationError(
+        'checks',
+        `must hold 1 to ${MAX_CHECKS} checks, got ${items.length}`,
+      );
+    }
+    const answers = this.store.together(() =>
+      items.map((item) =>
+        item instanceof ValidationError ? Promise.reject(item) : this.check(item),
+      ),
+    );
+    return Promise.allSettled(answers);
   }
 
   private async decide(

@@ -29,6 +29,11 @@ export interface LimitStore {
     idempotencyKey: string | null,
     timezone: string,
   ): Promise<CounterDecision>;
+  /**
+   * Runs `submit`, whose check calls go to the store together and in the order made: a check
+   * on a counter is not decided before an earlier one of the same `submit` on it.
+   */
+  together<T>(submit: () => T): T;
   /** The first answer stored for `idempotencyKey` and not expired, marked replayed; or null. */
   replay(idempotencyKey: string): Promise<CounterDecision | null>;
 }

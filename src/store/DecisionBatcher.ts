@@ -124,6 +124,8 @@ export class DecisionBatcher<Item, Answer> {
   private gathering = false;
   /** The pump running is that turn's: what arrived meanwhile has joined the queue. */
   private gathered = false;
+  /** Inside together(): items are queued, none sent, until all of them are. */
+  private holding = 0;
 
   constructor(private readonly options: DecisionBatcherOptions<Item, Answer>) {
     this.maxInFlight = options.maxInFlight ?? 2;
@@ -173,7 +175,24 @@ export class DecisionBatcher<Item, Answer> {
     });
   }
 
+  /**
+   * Runs `submit`, which submits several items: none is sent before all are queued, so that
+   * they go in as few batches as the limits allow, in the order submitted (an idle batcher
+   * would otherwise send the first alone, and the rest in a batch that may reach the store
+   * first).
+   */
+  together<T>(submit: () => T): T {
+    this.holding += 1;
+    try {
+      return submit();
+    } finally {
+      this.holding -= 1;
+      this.pump();
+    }
+  }
+
   private pump(): void {
+    if (this.holding > 0) return;
     while (this.waiting > 0 && this.hasRoom()) {
       // With a batch already at the store, one turn of the event loop first: the calls being
       // read right now join this batch instead of one going alone (a round trip and a commit

@@ -129,6 +129,10 @@ export class PgLimitStore implements LimitStore {
     return this.batcher.submit({ counters, hits, idempotencyKey, timezone });
   }
 
+  together<T>(submit: () => T): T {
+    return this.batcher.together(submit);
+  }
+
   private async decide(batch: readonly LimitCheck[], deadline: number): Promise<CounterDecision[]> {
     // Distinct counters in one order on every replica: locks are always taken in that order.
     const index = new Map<string, number>();

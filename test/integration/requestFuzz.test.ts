@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { RateLimitRule, Scope } from '@quota-authority/client';
 import { healthCheck } from '../support/healthCheck.js';
 import { ALL_METHODS, RawClient, type RawAnswer, type RawMethod } from '../support/rawClient.js';
 import { anyBody, poisonedBody, requestMessage } from '../support/requestArbitraries.js';
+import {
+  CheckLimitsRequest,
+  CheckLimitsResponse,
+} from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { rowCounter, settledCounts, type RowCounts } from '../support/rowCounts.js';
 import { flushBuffers } from '../support/flushBuffers.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
@@ -43,6 +48,53 @@ const calls = (
   fc
     .constantFrom(...methods)
     .chain((method) => body(method).map((bytes) => ({ method, bytes: Buffer.from(bytes) })));
+
+/** A proto field path: load_avg_1m, rule.daily, hosts[2]; or several joined by |. */
+const FIELD_PATH = /^[a-z][a-z0-9_]*(\[\d+\])?(\.[a-z][a-z0-9_]*(\[\d+\])?)*$|\|/;
+
+/**
+ * CheckLimits decides each check on its own: a poisoned check (the last one; see poisonedBody)
+ * is its own INVALID_ARGUMENT naming a field, in an answer that is OK when the body decodes.
+ * The others may be decided and counted: rows stay the same only when none was.
+ */
+function poisonedCheckLimits(answer: RawAnswer, what: string): { anyDecided: boolean } {
+  const { results } = CheckLimitsResponse.decode(answer.body!);
+  const last = results.at(-1)?.result;
+  expect(last?.$case, what).toBe('error');
+  if (last?.$case !== 'error') return { anyDecided: true };
+  expect(last.value.code, what).toBe(status.INVALID_ARGUMENT);
+  expect(last.value.field, what).toMatch(FIELD_PATH);
+  return { anyDecided: results.some((r) => r.result?.$case === 'response') };
+}
+
+/** Field 1 (checks) entries at the top level of a CheckLimitsRequest body; -1 if unreadable. */
+function topLevelChecks(bytes: Uint8Array): number {
+  try {
+    const reader = new BinaryReader(bytes);
+    let n = 0;
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag === 10) {
+        reader.bytes();
+        n++;
+        continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) break;
+      reader.skip(tag & 7);
+    }
+    return n;
+  } catch {
+    return -1;
+  }
+}
+
+function leniently(bytes: Uint8Array): number {
+  try {
+    return CheckLimitsRequest.decode(bytes).checks.length;
+  } catch {
+    return -1;
+  }
+}
 
 const describeCall = (method: RawMethod, bytes: Buffer, answer: RawAnswer) =>
   `${method.path} ${bytes.toString('hex').slice(0, 200)} -> ${status[answer.code]} ${answer.field ?? ''} ${answer.details}`;
@@ -93,11 +145,13 @@ describe('requests the service must refuse', () => {
           const before = await counts();
           const answer = await raw.call(method, bytes);
           const what = describeCall(method, bytes, answer);
+          if (method.path.endsWith('/CheckLimits') && answer.code === status.OK) {
+            if (!poisonedCheckLimits(answer, what).anyDecided)
+              expect(await counts(), what).toEqual(before);
+            return;
+          }
           expect(answer.code, what).toBe(status.INVALID_ARGUMENT);
-          // A proto field path: load_avg_1m, rule.daily, hosts[2]; or several joined by |.
-          expect(answer.field, what).toMatch(
-            /^[a-z][a-z0-9_]*(\[\d+\])?(\.[a-z][a-z0-9_]*(\[\d+\])?)*$|\|/,
-          );
+          expect(answer.field, what).toMatch(FIELD_PATH);
           expect(await counts(), what).toEqual(before);
         },
       ),
@@ -131,5 +185,39 @@ describe('any request', () => {
     expect(seen.get('OK')).toBeGreaterThan(10);
     expect(seen.get('INVALID_ARGUMENT')).toBeGreaterThan(10);
     expect(await healthCheck(server.address, '')).toBe('SERVING');
+  });
+});
+
+describe('any CheckLimits request', () => {
+  const method = ALL_METHODS.find((m) => m.path === '/quota.v1.QuotaService/CheckLimits')!;
+  it('is one result per check (an answer or its own error), or refused as a whole', async () => {
+    await fc.assert(
+      fc.asyncProperty(anyBody(requestMessage(method.path)), async (bytes) => {
+        const answer = await raw.call(method, Buffer.from(bytes));
+        const what = describeCall(method, Buffer.from(bytes), answer);
+        expect(FAILURES.has(answer.code), what).toBe(false);
+        // A body past QUOTA_MAX_MESSAGE_BYTES (64 KiB by default) is refused before it is read.
+        if (answer.code === status.RESOURCE_EXHAUSTED && bytes.length > 65_536) return;
+        if (answer.code !== status.OK) {
+          expect(answer.code, what).toBe(status.INVALID_ARGUMENT);
+          expect(answer.field, what).toMatch(FIELD_PATH);
+          return;
+        }
+        const { results } = CheckLimitsResponse.decode(answer.body!);
+        // How many checks the body holds: as the server reads them one by one (each within its
+        // length), or as the generated decoder reads a body that decodes whole (leniently here,
+        // invalid UTF-8 as U+FFFD), which may read a malformed check past its length.
+        const counts = [topLevelChecks(bytes), leniently(bytes)];
+        expect(counts, what).toContain(results.length);
+        for (const r of results) {
+          expect(r.result, what).toBeDefined();
+          if (r.result?.$case === 'error') {
+            expect(r.result.value.code, what).toBe(status.INVALID_ARGUMENT);
+            expect(r.result.value.field, what).toMatch(FIELD_PATH);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -69,6 +69,8 @@ async function startServerProcess(
     address: `127.0.0.1:${port}`,
     deadlineMs: 10_000,
     token: env['QUOTA_ADMIN_TOKEN'] ?? TEST_ADMIN_TOKEN,
+    // One CheckLimit per call, as testServer's client (see there).
+    batching: false,
   });
   const started = { child, client, exited };
   try {

@@ -31,7 +31,9 @@ export async function startTestServer(
   });
   const app = await startApp(config, silentLogger());
   const address = `127.0.0.1:${app.port}`;
-  const client = connect({ address: address, token: config.adminToken });
+  // One CheckLimit per call: files here count and time CheckLimit calls; client batching is
+  // tested on its own (clientBatching.test.ts).
+  const client = connect({ address: address, token: config.adminToken, batching: false });
   return {
     app,
     client,

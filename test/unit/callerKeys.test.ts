@@ -213,6 +213,7 @@ describe('LimitService', () => {
     const keys = callerKeys();
     const seen: { counters: readonly CounterRequest[]; idem: string | null }[] = [];
     const store: LimitStore = {
+      together: (submit) => submit(),
       check: async (counters, _hits, idem) => {
         seen.push({ counters, idem });
         return {
@@ -267,6 +268,7 @@ describe('LimitService', () => {
     const cache = new RuleCache(rules, silentLogger(), 30_000, (r) => early.forIndex(r));
     await cache.reload();
     const store: LimitStore = {
+      together: (submit) => submit(),
       check: async () => {
         throw new Error('not to be asked');
       },

@@ -17,6 +17,7 @@ import type { DeepPartial } from './gen/quota/v1/types.js';
 import { toQuotaError } from './errors.js';
 import type { RetryPolicy } from 'cockatiel';
 import { retryPolicy, type RetryOptions } from './retryPolicy.js';
+import { CheckLimitBatcher, type BatchingOptions } from './checkLimitBatcher.js';
 
 /** Files of a TLS connection; each a PEM buffer or string. */
 export interface TlsOptions {
@@ -78,6 +79,17 @@ export interface ConnectOptions {
    * @default false
    */
   waitForReady?: boolean;
+  /**
+   * Micro-batching of CheckLimit: calls made while others of this connection are in flight wait
+   * up to `windowMs` and go together as one CheckLimits call, each caller getting its own
+   * answer or its own typed error, and its retries as without batching. On by default because
+   * it costs nothing when calls do not overlap (a call on an idle connection goes at once, as
+   * CheckLimit) and under load it carries many decisions per call, which is what bounds a
+   * busy client's and server's throughput. Calls with their own `metadata` go alone. A server
+   * without CheckLimits gets CheckLimit calls. `false` sends every call as CheckLimit.
+   * @default { windowMs: 1, maxBatch: 100, maxBatchBytes: 49152 }
+   */
+  batching?: BatchingOptions | false;
   /**
    * grpc-js channel options (keepalive, message sizes, …).
    * @default {}
@@ -201,8 +213,46 @@ export function connect(options: ConnectOptions): QuotaConnection {
     retryPolicy: retryPolicy(retry === false ? {} : retry),
     waitForReady: options.waitForReady ?? false,
   };
+  const quotaMethods = promisify(quota, quotaMessages, defaults);
+  const batching = options.batching ?? {};
+  if (batching !== false) {
+    const batcher = new CheckLimitBatcher(
+      (request, ms, signal) =>
+        unaryAttempt<quotaMessages.CheckLimitResponse>(
+          quota,
+          quota.checkLimit,
+          request,
+          ms,
+          { signal },
+          defaults,
+        ),
+      (checks, ms) =>
+        unaryAttempt<quotaMessages.CheckLimitsResponse>(
+          quota,
+          quota.checkLimits,
+          { checks },
+          ms,
+          undefined,
+          defaults,
+        ),
+      batching,
+    );
+    quotaMethods.checkLimit = (request, opts = {}) =>
+      callUnary(
+        quota,
+        quota.checkLimit as AnyMethod,
+        quotaMessages.CheckLimitRequest.fromPartial(request ?? {}),
+        opts,
+        defaults,
+        // A call with metadata of its own cannot share a call: it goes alone.
+        opts.metadata
+          ? undefined
+          : (request, deadlineMs, signal) =>
+              batcher.submit(request as quotaMessages.CheckLimitRequest, deadlineMs, signal),
+      ) as Promise<quotaMessages.CheckLimitResponse>;
+  }
   return {
-    quota: promisify(quota, quotaMessages, defaults),
+    quota: quotaMethods,
     admin: promisify(admin, adminMessages, defaults),
     raw: { quota, admin },
     close() {
@@ -263,37 +313,67 @@ function metadataFor(
   return metadata;
 }
 
+/** One attempt of a unary call: resolves with the response, rejects with the typed error. */
+function unaryAttempt<Res>(
+  client: object,
+  method: unknown,
+  request: unknown,
+  deadlineMs: number,
+  opts: Pick<CallOptions, 'metadata' | 'signal'> | undefined,
+  defaults: Defaults,
+): Promise<Res> {
+  const signal = opts?.signal;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const callOptions: Partial<GrpcCallOptions> = { deadline: Date.now() + deadlineMs };
+    const onAbort = (): void => call.cancel();
+    const call = (method as AnyMethod).call(
+      client,
+      request,
+      metadataFor(opts?.metadata, defaults.token, defaults.waitForReady),
+      callOptions,
+      (err: ServiceError | null, response: Res) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (!err) resolve(response);
+        else if (signal?.aborted) reject(signal.reason);
+        else reject(toQuotaError(err));
+      },
+    ) as ClientUnaryCall;
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Sends one attempt of `request` (by default a call of its own). */
+type Send = (
+  request: unknown,
+  deadlineMs: number,
+  signal: AbortSignal | undefined,
+) => Promise<unknown>;
+
 async function callUnary(
   client: object,
   method: AnyMethod,
   request: unknown,
   opts: CallOptions,
   defaults: Defaults,
+  send?: Send,
 ): Promise<unknown> {
   const deadlineMs =
     opts.deadlineMs === undefined ? defaults.deadlineMs : positiveMs(opts.deadlineMs, 'deadlineMs');
   const attempt = (signal: AbortSignal | undefined): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const callOptions: Partial<GrpcCallOptions> = { deadline: Date.now() + deadlineMs };
-      const onAbort = (): void => call.cancel();
-      const call = method.call(
-        client,
-        request,
-        metadataFor(opts.metadata, defaults.token, defaults.waitForReady),
-        callOptions,
-        (err: ServiceError | null, response: unknown) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (!err) resolve(response);
-          else if (signal?.aborted) reject(signal.reason);
-          else reject(toQuotaError(err));
-        },
-      ) as ClientUnaryCall;
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    send
+      ? send(request, deadlineMs, signal)
+      : unaryAttempt(
+          client,
+          method,
+          request,
+          deadlineMs,
+          { metadata: opts.metadata, signal },
+          defaults,
+        );
   const retry = opts.retry ?? defaults.retry;
   if (retry === false || !carriesRequestId(request)) return attempt(opts.signal);
   const policy = retry === defaults.retry ? defaults.retryPolicy : retryPolicy(retry);

@@ -10,6 +10,7 @@ export {
   type TlsOptions,
 } from './connect.js';
 export type { RetryOptions } from './retryPolicy.js';
+export type { BatchingOptions } from './checkLimitBatcher.js';
 export {
   QuotaCallError,
   QuotaCancelledError,
@@ -32,8 +33,12 @@ export {
   CheckCommandQuotaResponse,
   CheckLimitRequest,
   CheckLimitResponse,
+  CheckLimitResult,
+  CheckLimitsRequest,
+  CheckLimitsResponse,
   GetQuotaStatusRequest,
   GetQuotaStatusResponse,
+  ItemError,
   LoadSnapshot,
   PeriodUsage,
   RecordExecutionRequest,

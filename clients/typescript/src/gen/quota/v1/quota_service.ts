@@ -68,6 +68,52 @@ export interface CheckLimitResponse {
   throttleFactor: number;
 }
 
+export interface CheckLimitsRequest {
+  /**
+   * The checks, 1 to 1,000. Checks on the same counters are counted in this order; checks with
+   * the same request_id count once, as CheckLimit retries do. Required.
+   */
+  checks: CheckLimitRequest[];
+}
+
+export interface CheckLimitsResponse {
+  /** One result per check, in the order of `checks`. */
+  results: CheckLimitResult[];
+}
+
+/**
+ * The outcome of one check of a CheckLimits call: its answer, or what a CheckLimit call with
+ * the same request would have failed with.
+ */
+export interface CheckLimitResult {
+  /** Exactly one is set. */
+  result:
+    | //
+      /** The decision, as CheckLimit answers it (a denial is an answer, not an error). */
+      { $case: 'response'; value: CheckLimitResponse } //
+      /** The check was refused; nothing was counted for it. */
+    | { $case: 'error'; value: ItemError }
+    | undefined;
+}
+
+/** The error of one item of a batch call, shaped after google.rpc.Status. */
+export interface ItemError {
+  /**
+   * gRPC status code (google.rpc.Code): 3 INVALID_ARGUMENT for a bad field, 8
+   * RESOURCE_EXHAUSTED when the service's own backlog shed it, 13 INTERNAL otherwise.
+   */
+  code: number;
+  /** What went wrong, for people; e.g. "user_id: contains a NUL byte". */
+  message: string;
+  /**
+   * The field of the item at fault (as in the item's own message, e.g. "user_id"), as the
+   * invalid-field trailer names it for a single call. Empty when no field is at fault.
+   */
+  field: string;
+  /** For RESOURCE_EXHAUSTED: when a retry may be served. Unset otherwise. */
+  retryAfter: Duration | undefined;
+}
+
 export interface CheckCommandQuotaRequest {
   /** User identifier, 1 to 256 bytes. Required. */
   userId: string;
@@ -635,6 +681,381 @@ export const CheckLimitResponse: MessageFns<CheckLimitResponse> = {
         : undefined;
     message.degraded = object.degraded ?? false;
     message.throttleFactor = object.throttleFactor ?? 0;
+    return message;
+  },
+};
+
+function createBaseCheckLimitsRequest(): CheckLimitsRequest {
+  return { checks: [] };
+}
+
+export const CheckLimitsRequest: MessageFns<CheckLimitsRequest> = {
+  encode(message: CheckLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.checks) {
+      CheckLimitRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checks.push(CheckLimitRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckLimitsRequest {
+    return {
+      checks: globalThis.Array.isArray(object?.checks)
+        ? object.checks.map((e: any) => CheckLimitRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CheckLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => CheckLimitRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckLimitsRequest>, I>>(base?: I): CheckLimitsRequest {
+    return CheckLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckLimitsRequest>, I>>(object: I): CheckLimitsRequest {
+    const message = createBaseCheckLimitsRequest();
+    message.checks = object.checks?.map((e) => CheckLimitRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCheckLimitsResponse(): CheckLimitsResponse {
+  return { results: [] };
+}
+
+export const CheckLimitsResponse: MessageFns<CheckLimitsResponse> = {
+  encode(message: CheckLimitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      CheckLimitResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckLimitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckLimitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(CheckLimitResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckLimitsResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => CheckLimitResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CheckLimitsResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => CheckLimitResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckLimitsResponse>, I>>(base?: I): CheckLimitsResponse {
+    return CheckLimitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckLimitsResponse>, I>>(
+    object: I,
+  ): CheckLimitsResponse {
+    const message = createBaseCheckLimitsResponse();
+    message.results = object.results?.map((e) => CheckLimitResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCheckLimitResult(): CheckLimitResult {
+  return { result: undefined };
+}
+
+export const CheckLimitResult: MessageFns<CheckLimitResult> = {
+  encode(message: CheckLimitResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case 'response':
+        CheckLimitResponse.encode(message.result.value, writer.uint32(10).fork()).join();
+        break;
+      case 'error':
+        ItemError.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckLimitResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckLimitResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = {
+              $case: 'response',
+              value: CheckLimitResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: 'error', value: ItemError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckLimitResult {
+    return {
+      result: isSet(object.response)
+        ? { $case: 'response', value: CheckLimitResponse.fromJSON(object.response) }
+        : isSet(object.error)
+          ? { $case: 'error', value: ItemError.fromJSON(object.error) }
+          : undefined,
+    };
+  },
+
+  toJSON(message: CheckLimitResult): unknown {
+    const obj: any = {};
+    if (message.result?.$case === 'response') {
+      obj.response = CheckLimitResponse.toJSON(message.result.value);
+    } else if (message.result?.$case === 'error') {
+      obj.error = ItemError.toJSON(message.result.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckLimitResult>, I>>(base?: I): CheckLimitResult {
+    return CheckLimitResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckLimitResult>, I>>(object: I): CheckLimitResult {
+    const message = createBaseCheckLimitResult();
+    switch (object.result?.$case) {
+      case 'response': {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = {
+            $case: 'response',
+            value: CheckLimitResponse.fromPartial(object.result.value),
+          };
+        }
+        break;
+      }
+      case 'error': {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: 'error', value: ItemError.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseItemError(): ItemError {
+  return { code: 0, message: '', field: '', retryAfter: undefined };
+}
+
+export const ItemError: MessageFns<ItemError> = {
+  encode(message: ItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== '') {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.field !== '') {
+      writer.uint32(26).string(message.field);
+    }
+    if (message.retryAfter !== undefined) {
+      Duration.encode(message.retryAfter, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.retryAfter = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ItemError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : '',
+      field: isSet(object.field) ? globalThis.String(object.field) : '',
+      retryAfter: isSet(object.retryAfter)
+        ? Duration.fromJSON(object.retryAfter)
+        : isSet(object.retry_after)
+          ? Duration.fromJSON(object.retry_after)
+          : undefined,
+    };
+  },
+
+  toJSON(message: ItemError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== '') {
+      obj.message = message.message;
+    }
+    if (message.field !== '') {
+      obj.field = message.field;
+    }
+    if (message.retryAfter !== undefined) {
+      obj.retryAfter = Duration.toJSON(message.retryAfter);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ItemError>, I>>(base?: I): ItemError {
+    return ItemError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ItemError>, I>>(object: I): ItemError {
+    const message = createBaseItemError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? '';
+    message.field = object.field ?? '';
+    message.retryAfter =
+      object.retryAfter !== undefined && object.retryAfter !== null
+        ? Duration.fromPartial(object.retryAfter)
+        : undefined;
     return message;
   },
 };
@@ -2721,6 +3142,24 @@ export const QuotaServiceService = {
       Buffer.from(CheckLimitResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckLimitResponse => CheckLimitResponse.decode(value),
   },
+  /**
+   * Many CheckLimit decisions in one call: each check is decided on its own, all-or-nothing,
+   * exactly as CheckLimit decides it, and has its own result. A check CheckLimit would refuse
+   * (a bad field, the service's own backlog) is that check's error; the others are decided.
+   * The call itself fails only as a whole: INVALID_ARGUMENT (field `checks`) for no checks or
+   * more than 1,000, and what any call fails with (UNAUTHENTICATED, UNAVAILABLE, ...).
+   */
+  checkLimits: {
+    path: '/quota.v1.QuotaService/CheckLimits' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckLimitsRequest): Buffer =>
+      Buffer.from(CheckLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckLimitsRequest => CheckLimitsRequest.decode(value),
+    responseSerialize: (value: CheckLimitsResponse): Buffer =>
+      Buffer.from(CheckLimitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckLimitsResponse => CheckLimitsResponse.decode(value),
+  },
   /** Command-quota decision before an executor runs a user's command. */
   checkCommandQuota: {
     path: '/quota.v1.QuotaService/CheckCommandQuota' as const,
@@ -2795,6 +3234,14 @@ export interface QuotaServiceServer extends UntypedServiceImplementation {
    * normal response (allowed=false), not an error.
    */
   checkLimit: handleUnaryCall<CheckLimitRequest, CheckLimitResponse>;
+  /**
+   * Many CheckLimit decisions in one call: each check is decided on its own, all-or-nothing,
+   * exactly as CheckLimit decides it, and has its own result. A check CheckLimit would refuse
+   * (a bad field, the service's own backlog) is that check's error; the others are decided.
+   * The call itself fails only as a whole: INVALID_ARGUMENT (field `checks`) for no checks or
+   * more than 1,000, and what any call fails with (UNAUTHENTICATED, UNAVAILABLE, ...).
+   */
+  checkLimits: handleUnaryCall<CheckLimitsRequest, CheckLimitsResponse>;
   /** Command-quota decision before an executor runs a user's command. */
   checkCommandQuota: handleUnaryCall<CheckCommandQuotaRequest, CheckCommandQuotaResponse>;
   /** Accounting of a command that ran. */
@@ -2826,6 +3273,28 @@ export interface QuotaServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckLimitResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many CheckLimit decisions in one call: each check is decided on its own, all-or-nothing,
+   * exactly as CheckLimit decides it, and has its own result. A check CheckLimit would refuse
+   * (a bad field, the service's own backlog) is that check's error; the others are decided.
+   * The call itself fails only as a whole: INVALID_ARGUMENT (field `checks`) for no checks or
+   * more than 1,000, and what any call fails with (UNAUTHENTICATED, UNAVAILABLE, ...).
+   */
+  checkLimits(
+    request: CheckLimitsRequest,
+    callback: (error: ServiceError | null, response: CheckLimitsResponse) => void,
+  ): ClientUnaryCall;
+  checkLimits(
+    request: CheckLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckLimitsResponse) => void,
+  ): ClientUnaryCall;
+  checkLimits(
+    request: CheckLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckLimitsResponse) => void,
   ): ClientUnaryCall;
   /** Command-quota decision before an executor runs a user's command. */
   checkCommandQuota(
