@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CheckLimitRequest,
   connect,
@@ -13,22 +13,10 @@ import {
   QuotaUnavailableError,
 } from '@quota-authority/client';
 import { adminV1 } from '@quota-authority/client';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
-import { startTestServer, type TestServer } from '../support/testServer.js';
+import { startTestServer, useTestServer, type TestServer } from '../support/testServer.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
-let db: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db.url);
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await db?.drop();
-});
+const files = useTestServer();
 
 /** A TCP server that accepts connections and never answers: calls to it can only time out. */
 async function blackHole(): Promise<{ address: string; accepted: () => number; close(): void }> {
@@ -84,7 +72,7 @@ describe('connect()', () => {
   });
 
   it('gives typed errors: unauthenticated, permission denied, not found, invalid argument naming the field', async () => {
-    const anonymous = connect({ address: server.address });
+    const anonymous = connect({ address: files.server.address });
     try {
       await expect(anonymous.quota.checkLimit(check({}))).rejects.toBeInstanceOf(
         QuotaUnauthenticatedError,
@@ -92,11 +80,11 @@ describe('connect()', () => {
     } finally {
       anonymous.close();
     }
-    const made = await server.client.admin.createToken({
+    const made = await files.server.client.admin.createToken({
       name: 'typed-errors',
       role: adminV1.Role.ROLE_CLIENT,
     });
-    const asClient = connect({ address: server.address, token: made.token });
+    const asClient = connect({ address: files.server.address, token: made.token });
     try {
       await expect(asClient.admin.listTokens({})).rejects.toBeInstanceOf(
         QuotaPermissionDeniedError,
@@ -105,12 +93,14 @@ describe('connect()', () => {
       asClient.close();
     }
     await expect(
-      server.client.admin.deleteRateLimitRule({ name: 'no-such-rule' }),
+      files.server.client.admin.deleteRateLimitRule({ name: 'no-such-rule' }),
     ).rejects.toBeInstanceOf(QuotaNotFoundError);
-    const err = await server.client.quota.checkLimit(check({ hits: 0, userId: 'a\u0000' })).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await files.server.client.quota
+      .checkLimit(check({ hits: 0, userId: 'a\u0000' }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(QuotaInvalidArgumentError);
     expect((err as QuotaInvalidArgumentError).field).toBe('user_id');
     expect((err as Error).cause).toMatchObject({ code: 3 });
@@ -227,7 +217,7 @@ describe('connect()', () => {
   });
 
   it('gives the refusal of a stream as a typed error, also to a caller that starts iterating late', async () => {
-    const stream = server.client.quota.watchLoad({
+    const stream = files.server.client.quota.watchLoad({
       interval: { seconds: 0, nanos: 1e6 },
       hosts: [],
     });
@@ -241,9 +231,9 @@ describe('connect()', () => {
   });
 
   it('completes a partial request with the defaults, as a plain JavaScript caller sends it', async () => {
-    const answer = await server.client.quota.checkLimit({ userId: 'partial' });
+    const answer = await files.server.client.quota.checkLimit({ userId: 'partial' });
     expect(answer.allowed).toBe(true);
-    const status = await server.client.quota.getQuotaStatus({ userId: 'partial' });
+    const status = await files.server.client.quota.getQuotaStatus({ userId: 'partial' });
     expect(status.userId).toBe('partial');
   });
 
@@ -254,12 +244,14 @@ describe('connect()', () => {
     try {
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          server.client.quota.checkLimit(check({ userId: `many-${i}`, requestId: `many-${i}` })),
+          files.server.client.quota.checkLimit(
+            check({ userId: `many-${i}`, requestId: `many-${i}` }),
+          ),
         ),
       );
       const controller = new AbortController();
       for (let i = 0; i < 15; i++)
-        server.client.quota.watchLoad({ hosts: [] }, { signal: controller.signal }).cancel();
+        files.server.client.quota.watchLoad({ hosts: [] }, { signal: controller.signal }).cancel();
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
       await new Promise((r) => setTimeout(r, 50));
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
@@ -269,20 +261,20 @@ describe('connect()', () => {
   });
 
   it('opens no call for a stream whose signal is already aborted', async () => {
-    const before = server.app.loadWatchers();
-    const stream = server.client.quota.watchLoad(
+    const before = files.server.app.loadWatchers();
+    const stream = files.server.client.quota.watchLoad(
       { hosts: [] },
       { signal: AbortSignal.abort(new Error('no')) },
     );
     const received: unknown[] = [];
     for await (const snapshot of stream) received.push(snapshot);
     expect(received).toEqual([]);
-    expect(server.app.loadWatchers()).toBe(before);
+    expect(files.server.app.loadWatchers()).toBe(before);
   });
 
   it('ends its open streams when closed', async () => {
-    const conn = connect({ address: server.address, token: TEST_ADMIN_TOKEN });
-    const before = server.app.loadWatchers();
+    const conn = connect({ address: files.server.address, token: TEST_ADMIN_TOKEN });
+    const before = files.server.app.loadWatchers();
     const stream = conn.quota.watchLoad({ interval: { seconds: 0, nanos: 100e6 }, hosts: [] });
     let received = 0;
     const ended = (async () => {
@@ -292,7 +284,7 @@ describe('connect()', () => {
     conn.close();
     await ended; // ends, without an error
     const after = received;
-    await expect.poll(() => server.app.loadWatchers(), { timeout: 2000 }).toBe(before);
+    await expect.poll(() => files.server.app.loadWatchers(), { timeout: 2000 }).toBe(before);
     await new Promise((r) => setTimeout(r, 300));
     expect(received).toBe(after);
   });
@@ -308,7 +300,7 @@ describe('connect()', () => {
     let late: TestServer | undefined;
     try {
       const call = waiting.quota.checkLimit(check({ userId: 'late' }));
-      late = await startTestServer(db.url, { QUOTA_PORT: String(port) });
+      late = await startTestServer(files.db.url, { QUOTA_PORT: String(port) });
       const answer = await call;
       expect(answer.allowed).toBe(true);
     } finally {

@@ -1,10 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Scope } from '@quota-authority/client';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
-import { startTestServer, type TestServer } from '../support/testServer.js';
+import { useTestServer } from '../support/testServer.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -14,20 +13,13 @@ const EXAMPLE = fileURLToPath(
 );
 
 /** The server's address and admin token, as the README passes them. */
-const env = () => ({ QUOTA_ADDRESS: server.address, QUOTA_TOKEN: TEST_ADMIN_TOKEN, PORT: '0' });
-
-let db: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db.url);
+const env = () => ({
+  QUOTA_ADDRESS: files.server.address,
+  QUOTA_TOKEN: TEST_ADMIN_TOKEN,
+  PORT: '0',
 });
 
-afterAll(async () => {
-  await server?.stop();
-  await db?.drop();
-});
+const files = useTestServer();
 
 describe('clients/typescript/examples/http-backend.mjs', () => {
   it('creates its rule, serves, and in --self-test mode shows a 429 and exits 0', async () => {
@@ -71,7 +63,7 @@ describe('clients/typescript/examples/http-backend.mjs', () => {
 });
 
 async function ruleNames(): Promise<string[]> {
-  const { rules } = await server.client.admin.listRateLimitRules({
+  const { rules } = await files.server.client.admin.listRateLimitRules({
     scope: Scope.SCOPE_UNSPECIFIED,
   });
   return rules.map((r) => r.name);

@@ -1,8 +1,10 @@
+import { afterAll, beforeAll } from 'vitest';
 import { connect, type QuotaConnection } from '@quota-authority/client';
 import type { App } from '../../src/app/App.js';
 import { startApp } from '../../src/app/startApp.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
+import { createTestDatabase, type TestDatabase } from './testDatabase.js';
 import { TEST_ADMIN_TOKEN } from './tokens.js';
 
 /**
@@ -41,6 +43,33 @@ export async function startTestServer(
     async stop() {
       client.close();
       await app.stop(1000);
+    },
+  };
+}
+
+/**
+ * A database and a server of the calling test file's own: made before its tests, stopped and
+ * dropped after them. Read `db` and `server` inside tests and hooks (they are set by then).
+ */
+export function useTestServer(env: Record<string, string> = {}): {
+  readonly db: TestDatabase;
+  readonly server: TestServer;
+} {
+  const made: { db?: TestDatabase; server?: TestServer } = {};
+  beforeAll(async () => {
+    made.db = await createTestDatabase();
+    made.server = await startTestServer(made.db.url, env);
+  });
+  afterAll(async () => {
+    await made.server?.stop();
+    await made.db?.drop();
+  });
+  return {
+    get db() {
+      return made.db!;
+    },
+    get server() {
+      return made.server!;
     },
   };
 }
