@@ -33,6 +33,18 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
+ * The store did not answer within the time it was given. Unlike the store saying it cannot
+ * decide, this alone does not tell an outage from a statement sent late behind this service's
+ * own queue: the caller's wait decides which (see BacklogMeter).
+ */
+export class StoreTimeoutError extends StoreUnavailableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreTimeoutError';
+  }
+}
+
+/**
  * The service cannot decide in time while the store answers: its own backlog of decisions is
  * longer than the caller's time allows (a burst on one key, more calls than a replica handles).
  * Not an outage, so not the failure mode: the call is refused and may be retried after

@@ -1,10 +1,8 @@
 import { performance as realPerformance } from 'node:perf_hooks';
 import { OverloadedError, StoreUnavailableError } from '../errors.js';
 
-/** A caller as the meter knows it: when it came, in what order, and how busy the loop was. */
+/** A caller as the meter knows it: when it came, and how busy the loop was. */
 export interface Arrival {
-  /** Order of arrival, from 1. */
-  readonly seq: number;
   /** On the performance.now() clock. */
   readonly at: number;
   /** loopBusyMs() when it came. */
@@ -14,15 +12,14 @@ export interface Arrival {
 /**
  * Tells a decision queue's own backlog from a store that does not answer, for callers the queue
  * could not serve in time. A caller waited for the service itself (shed, OverloadedError) when
- * the store answered a batch sent after the caller came (the queue moved, not far enough), or
- * when the event loop was busy for most of its wait (an answer may have been there, unread).
- * Otherwise it waited on the store: an outage, for the failure mode. From the queue's measured
- * pace it also refuses at once a caller that could not be served in time.
+ * the store answered while it waited: the store was answering, and what left the caller too
+ * little time was the queue ahead of it (a burst read in one go, a batch sent late with the
+ * time that was left). So too when the event loop was busy for most of its wait (an answer may
+ * have been there, unread). Otherwise the store did not answer for the whole wait: an outage,
+ * for the failure mode. From the queue's measured pace it also refuses at once a caller that
+ * could not be served in time.
  */
 export class BacklogMeter {
-  private seq = 0;
-  /** Latest arrival that a batch the store answered was sent after (0: none). */
-  private answeredSeq = 0;
   /** When the store last answered. */
   private lastAnswerAt = -Infinity;
   /** Queue positions passed per ms while callers waited (moving average); 0: not measured. */
@@ -43,13 +40,8 @@ export class BacklogMeter {
     private readonly loopBusyMs: () => number = () => realPerformance.eventLoopUtilization().active,
   ) {}
 
-  /** The latest arrival: a batch sent now is sent after it. */
-  get latest(): number {
-    return this.seq;
-  }
-
   arrive(now: number): Arrival {
-    return { seq: ++this.seq, at: now, busyAt: this.loopBusyMs() };
+    return { at: now, busyAt: this.loopBusyMs() };
   }
 
   /**
@@ -71,10 +63,9 @@ export class BacklogMeter {
   }
 
   /** The store answered (a decision, or a refusal of an item) a batch sent at `sentAt`. */
-  answered(sentAt: number, sentAfter: number): void {
+  answered(sentAt: number): void {
     const now = performance.now();
     this.lastAnswerAt = now;
-    this.answeredSeq = Math.max(this.answeredSeq, sentAfter);
     this.batchMs = average(this.batchMs, now - sentAt);
   }
 
@@ -87,7 +78,8 @@ export class BacklogMeter {
     // A short wait is mostly the loop running this very code: it says nothing of the store.
     const loopBound =
       waited >= this.answerWithinMs / 2 && this.loopBusyMs() - arrival.busyAt > waited / 2;
-    if (this.answeredSeq >= arrival.seq || loopBound) {
+    // Strictly after: an answer in the very turn the caller came says nothing of what followed.
+    if (this.lastAnswerAt > arrival.at || loopBound) {
       return new OverloadedError(this.retryAfterMs(this.expectedMs(waiting)));
     }
     return cause ?? new StoreUnavailableError(`no decision within ${this.answerWithinMs} ms`);

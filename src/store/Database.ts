@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Options of {@link Database}. */
@@ -251,7 +251,7 @@ export class Database extends EventEmitter {
         // read before the call is given up, so it is not taken for a database that is down.
         () =>
           setImmediate(() =>
-            reject(new StoreUnavailableError(`database did not answer within ${timeoutMs} ms`)),
+            reject(new StoreTimeoutError(`database did not answer within ${timeoutMs} ms`)),
           ),
         timeoutMs,
       );

@@ -1,11 +1,11 @@
-import { StoreUnavailableError } from '../errors.js';
+import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import { BacklogMeter, type Arrival } from './BacklogMeter.js';
 
 /**
  * decide's rejection when its deadline passed before the store decided: nothing took effect, so
  * the batch's callers that still have time are decided again.
  */
-export class DecisionTooLateError extends StoreUnavailableError {
+export class DecisionTooLateError extends StoreTimeoutError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'DecisionTooLateError';
@@ -216,7 +216,7 @@ export class DecisionBatcher<Item, Answer> {
       const batch = this.takeBatch();
       if (batch.length === 0) return;
       this.inFlight += 1;
-      void this.decideIsolated(batch, this.meter.latest).finally(() => {
+      void this.decideIsolated(batch).finally(() => {
         this.inFlight -= 1;
         this.pump();
       });
@@ -279,13 +279,10 @@ export class DecisionBatcher<Item, Answer> {
   }
 
   /**
-   * Decides `batch` (sent after arrival `sentAfter`); a batch the store refuses is decided again
+   * Decides `batch`; a batch the store refuses is decided again
    * in halves, concurrently, until the items at fault are alone.
    */
-  private async decideIsolated(
-    batch: readonly Pending<Item, Answer>[],
-    sentAfter: number,
-  ): Promise<void> {
+  private async decideIsolated(batch: readonly Pending<Item, Answer>[]): Promise<void> {
     const now = performance.now();
     let live: Pending<Item, Answer>[] = [];
     // A caller whose time is (nearly) up could not get an answer that counts in time: it is
@@ -315,10 +312,10 @@ export class DecisionBatcher<Item, Answer> {
     try {
       answers = await decided;
     } catch (err) {
-      await this.failed(live, err, now, sentAfter);
+      await this.failed(live, err, now);
       return;
     }
-    this.meter.answered(now, sentAfter);
+    this.meter.answered(now);
     // In a tick, like rejectSoon: the next batch, sent as this one's slot frees, goes first.
     process.nextTick(() =>
       live.forEach((p, i) =>
@@ -331,12 +328,7 @@ export class DecisionBatcher<Item, Answer> {
     );
   }
 
-  private async failed(
-    live: Pending<Item, Answer>[],
-    err: unknown,
-    sentAt: number,
-    sentAfter: number,
-  ): Promise<void> {
+  private async failed(live: Pending<Item, Answer>[], err: unknown, sentAt: number): Promise<void> {
     const now = performance.now();
     if (err instanceof DecisionTooLateError) {
       // Nothing took effect. Callers whose time a second try would outlast are answered now
@@ -352,12 +344,19 @@ export class DecisionBatcher<Item, Answer> {
       this.rejectSoon(answerNow, err);
       return;
     }
-    if (err instanceof StoreUnavailableError) {
+    if (err instanceof StoreTimeoutError) {
+      // No answer in time: the store's outage, or a batch sent late behind the queue.
       for (const p of live) this.settle(p, () => p.reject(this.undecided(p, err)));
       return;
     }
+    if (err instanceof StoreUnavailableError) {
+      // The store said it cannot decide (unreachable, read-only, refusing): the failure mode's
+      // case, however long the callers queued.
+      for (const p of live) this.settle(p, () => p.reject(err));
+      return;
+    }
     // Not an outage: an error the store answered with, for the whole batch or for one item.
-    this.meter.answered(sentAt, sentAfter);
+    this.meter.answered(sentAt);
     const isolate = this.options.isolate?.(err) ?? true;
     if (!isolate || live.length === 1) {
       const itemError = isolate ? this.options.itemError : undefined;
@@ -367,8 +366,8 @@ export class DecisionBatcher<Item, Answer> {
     }
     const half = Math.ceil(live.length / 2);
     await Promise.all([
-      this.decideIsolated(live.slice(0, half), this.meter.latest),
-      this.decideIsolated(live.slice(half), this.meter.latest),
+      this.decideIsolated(live.slice(0, half)),
+      this.decideIsolated(live.slice(half)),
     ]);
   }
 

@@ -50,7 +50,29 @@ describe('a caller not decided in time', () => {
     expect(await second).toBe('ok:b');
   });
 
-  it('gets StoreUnavailableError (the failure mode) when nothing sent since it came was answered', async () => {
+  it('is shed when the store answered while it waited, though its own batch, sent late, was too late', async () => {
+    vi.useFakeTimers();
+    const { calls, decide } = manualDecide();
+    const b = batcher(decide, { maxInFlight: 1 });
+    const first = b.submit({ id: 'first' });
+    // Read in the same burst: they wait for the first batch, which the store answers late.
+    const behind = ['b1', 'b2'].map((id) => outcome(b.submit({ id })));
+    await vi.advanceTimersByTimeAsync(60);
+    calls[0]!.answer();
+    expect(await first).toBe('ok:first');
+    await flush();
+    expect(calls[1]!.items).toEqual(['b1', 'b2']);
+    // Sent with the 40 ms they had left, and not decided in them: the time went to the queue.
+    await vi.advanceTimersByTimeAsync(35);
+    calls[1]!.fail(new DecisionTooLateError('deadline passed'));
+    await vi.advanceTimersByTimeAsync(10);
+    for (const err of await Promise.all(behind)) {
+      expect(err).toBeInstanceOf(OverloadedError);
+      expect(err).not.toBeInstanceOf(StoreUnavailableError);
+    }
+  });
+
+  it('gets StoreUnavailableError (the failure mode) when the store answered nothing since it came', async () => {
     vi.useFakeTimers();
     const { calls, decide } = manualDecide();
     const b = batcher(decide, { maxInFlight: 1 });
@@ -229,9 +251,43 @@ describe('a batch decided too late', () => {
     calls[2]!.answer();
     expect(await first).toBe('ok:first');
     expect(await later).toBe('ok:later');
-    // The store answered nothing sent since 'early' came, and the loop was idle: its wait was
-    // the store's.
-    expect(await early).toBe(tooLate);
+    // The store answered 'first' while 'early' queued: half its time went to the queue, and it
+    // is shed (with a retry hint), not given the failure mode.
+    expect(await early).toBeInstanceOf(OverloadedError);
+  });
+});
+
+describe('a batch the store did not decide in time', () => {
+  it("gives the failure mode to a caller sent at once, whose whole time was the store's", async () => {
+    vi.useFakeTimers();
+    const { calls, decide } = manualDecide();
+    const b = batcher(decide, { maxInFlight: 1 });
+    const before = b.submit({ id: 'before' });
+    await vi.advanceTimersByTimeAsync(5);
+    calls[0]!.answer();
+    expect(await before).toBe('ok:before');
+    await vi.advanceTimersByTimeAsync(5);
+    const alone = outcome(b.submit({ id: 'alone' }));
+    await flush();
+    await vi.advanceTimersByTimeAsync(99);
+    const tooLate = new DecisionTooLateError('lock wait past the deadline');
+    calls[1]!.fail(tooLate);
+    expect(await alone).toBe(tooLate);
+  });
+
+  it('gives the failure mode when the store says it cannot decide, however long the caller queued', async () => {
+    vi.useFakeTimers();
+    const { calls, decide } = manualDecide();
+    const b = batcher(decide, { maxInFlight: 1 });
+    const first = b.submit({ id: 'first' });
+    const queued = outcome(b.submit({ id: 'queued' }));
+    await vi.advanceTimersByTimeAsync(60);
+    calls[0]!.answer();
+    expect(await first).toBe('ok:first');
+    await flush();
+    const readOnly = new StoreUnavailableError('database cannot decide: read-only transaction');
+    calls[1]!.fail(readOnly);
+    expect(await queued).toBe(readOnly);
   });
 });
 
