@@ -55,6 +55,8 @@ export interface Config {
   readonly metricsPort: number;
   /** pino log level. */
   readonly logLevel: string;
+  /** Failed calls logged a second at most. */
+  readonly logFailedCallsPerSecond: number;
   /** Connections in the database pool. */
   readonly dbPoolSize: number;
   /** Secret API keys are hashed under; undefined uses the one generated in the database. */
@@ -410,6 +412,13 @@ export const VARIABLES: readonly Variable[] = [
       .max(128, 'must be 32 to 128'),
   },
   {
+    name: 'QUOTA_LOG_FAILED_CALLS_PER_S',
+    default: '20',
+    description:
+      'failed calls logged a second at most (info); the next line counts those held back; successful calls log at debug',
+    schema: z.coerce.number().int().min(0).max(1_000_000),
+  },
+  {
     name: 'LOG_LEVEL',
     default: 'info',
     description: 'log level: fatal|error|warn|info|debug|trace|silent',
@@ -513,6 +522,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throttleThresholds: Object.freeze(thresholds),
     metricsPort: get<number>('QUOTA_METRICS_PORT'),
     logLevel: get<string>('LOG_LEVEL'),
+    logFailedCallsPerSecond: get<number>('QUOTA_LOG_FAILED_CALLS_PER_S'),
     dbPoolSize: get<number>('QUOTA_DB_POOL_SIZE'),
     apiKeySecret: get<string | undefined>('QUOTA_API_KEY_SECRET'),
     ipv6PrefixBits: get<number>('QUOTA_IPV6_PREFIX'),

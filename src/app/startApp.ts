@@ -42,7 +42,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const shutdown = new AbortController();
     // One listener per open stream: hundreds are expected, not a leak.
     setMaxListeners(0, shutdown.signal);
-    const base = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
+    const base = {
+      middleware: [logCalls(logger, metrics, config.logFailedCallsPerSecond)],
+      shutdown: shutdown.signal,
+    };
 
     // First: every other capability's handlers run inside the chain it completes.
     const auth = stops.own(await wireAuth(config, logger, db, feed, base));
