@@ -17,8 +17,8 @@ export interface ItemwiseRequest {
 
 /**
  * Decodes `body` item by item, as the generated decoder reads the request (the same rules for
- * unknown fields and wire types), after the whole decode failed: an item that does not decode
- * (invalid UTF-8...) becomes `malformed(error)` in its place, so that it alone is refused.
+ * unknown fields and wire types): an item that does not decode (invalid UTF-8, a tag that ends
+ * it before its length...) becomes `malformed(error)` in its place, so that it alone is refused.
  * Undefined when the fault is outside the items (the body cut short): the whole call is.
  */
 export function decodeItemwise(
@@ -50,7 +50,16 @@ function decodeItem(
   malformed: (error: ValidationError) => unknown,
 ): unknown {
   try {
-    return spec.decode(new BinaryReader(bytes, strictUtf8));
+    const reader = new BinaryReader(bytes, strictUtf8);
+    const item = spec.decode(reader);
+    // The generated decoder stops at a zero or end-group tag: the rest of the item's bytes
+    // would be neither read nor refused.
+    if (reader.pos < reader.len) {
+      return malformed(
+        new ValidationError('request', `does not decode as ${spec.item.typeName}: ends early`),
+      );
+    }
+    return item;
   } catch (err) {
     // Named as in the item's own message ("user_id"), as a single call would name it.
     const fault = locateDecodeFault(bytes, spec.item);

@@ -65,12 +65,17 @@ export function guardDeserialization<S extends ServiceDefinition>(service: S): S
     guarded[name] = {
       ...method,
       requestDeserialize: (body: Buffer): unknown => {
+        // Item by item always, not only after the whole decode failed: one way of reading the
+        // items, so that whether an item is decided never depends on another item.
+        if (itemwise) {
+          const items = decodeItemwise(body, itemwise, (e) => new MalformedRequest(e));
+          return items ?? new MalformedRequest(malformed(body, input, undefined));
+        }
         try {
           // The generated decoders take a BinaryReader as given: this one decodes strictly.
           return decode(new BinaryReader(body, strictUtf8) as unknown as Buffer);
         } catch (err) {
-          const items = itemwise && decodeItemwise(body, itemwise, (e) => new MalformedRequest(e));
-          return items ?? new MalformedRequest(malformed(body, input, err));
+          return new MalformedRequest(malformed(body, input, err));
         }
       },
     };

@@ -83,6 +83,8 @@ interface Pending<Item, Answer> {
   readonly deadline: number;
   /** Undecided items queued when it arrived: with its wait, how fast the queue moves. */
   readonly ahead: number;
+  /** The together() call it was submitted in (0: none): its items count in the order given. */
+  readonly group: number;
   readonly resolve: (answer: Answer) => void;
   readonly reject: (err: unknown) => void;
   /** In the queue (not in a batch). */
@@ -126,6 +128,17 @@ export class DecisionBatcher<Item, Answer> {
   private gathered = false;
   /** Inside together(): items are queued, none sent, until all of them are. */
   private holding = 0;
+  /** The together() call being submitted (0: none), and the last one's number. */
+  private group = 0;
+  private groups = 0;
+  /** Others waiting when the together() call began: its own items are not a backlog to it. */
+  private waitingBeforeGroup = 0;
+  /**
+   * Per together() call with a batch at the store: the shared keys of its items there, with
+   * how many of its batches hold each. Its next items on those keys wait for them: two batches
+   * at once would take the key's lock in whichever order they reach the store.
+   */
+  private readonly groupKeysInFlight = new Map<number, Map<string, number>>();
 
   constructor(private readonly options: DecisionBatcherOptions<Item, Answer>) {
     this.maxInFlight = options.maxInFlight ?? 2;
@@ -148,7 +161,10 @@ export class DecisionBatcher<Item, Answer> {
   submit(item: Item): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const now = performance.now();
-      const refused = this.meter.refuse(now, this.waiting);
+      const refused = this.meter.refuse(
+        now,
+        this.group === 0 ? this.waiting : this.waitingBeforeGroup,
+      );
       if (refused) {
         reject(refused);
         return;
@@ -158,6 +174,7 @@ export class DecisionBatcher<Item, Answer> {
         arrival: this.meter.arrive(now),
         deadline: now + this.options.answerWithinMs,
         ahead: this.waiting,
+        group: this.group,
         resolve,
         reject,
         queued: true,
@@ -182,11 +199,17 @@ export class DecisionBatcher<Item, Answer> {
    * first).
    */
   together<T>(submit: () => T): T {
+    const outer = this.holding === 0;
+    if (outer) {
+      this.group = ++this.groups;
+      this.waitingBeforeGroup = this.waiting;
+    }
     this.holding += 1;
     try {
       return submit();
     } finally {
       this.holding -= 1;
+      if (outer) this.group = 0;
       this.pump();
     }
   }
@@ -216,8 +239,10 @@ export class DecisionBatcher<Item, Answer> {
       const batch = this.takeBatch();
       if (batch.length === 0) return;
       this.inFlight += 1;
+      this.groupKeys(batch, 1);
       void this.decideIsolated(batch).finally(() => {
         this.inFlight -= 1;
+        this.groupKeys(batch, -1);
         this.pump();
       });
     }
@@ -233,9 +258,29 @@ export class DecisionBatcher<Item, Answer> {
     return this.waiting >= this.overflowAt && this.inFlight < 2 * this.maxInFlight;
   }
 
+  /** Adds (`by` 1) or removes (-1) the shared keys of `batch`'s together() items in flight. */
+  private groupKeys(batch: readonly Pending<Item, Answer>[], by: 1 | -1): void {
+    const { sharedKeys } = this.options;
+    if (!sharedKeys) return;
+    for (const p of batch) {
+      if (p.group === 0) continue;
+      let keys = this.groupKeysInFlight.get(p.group);
+      if (!keys) this.groupKeysInFlight.set(p.group, (keys = new Map()));
+      for (const k of sharedKeys(p.item)) {
+        const n = (keys.get(k) ?? 0) + by;
+        if (n > 0) keys.set(k, n);
+        else keys.delete(k);
+      }
+      if (keys.size === 0) this.groupKeysInFlight.delete(p.group);
+    }
+  }
+
   /**
    * The next batch, oldest first: one batch key, each idempotency key at most once (retries
    * wait a turn), at most maxBatch shared keys and maxItems items. One pass over the queue.
+   * An item that waits holds back every later item on one of its shared keys, and a together()
+   * item waits while its call has a batch on one of its keys at the store: items on one key
+   * count in the order they came.
    */
   private takeBatch(): Pending<Item, Answer>[] {
     const now = performance.now();
@@ -243,6 +288,8 @@ export class DecisionBatcher<Item, Answer> {
     const rest: Pending<Item, Answer>[] = [];
     const idempotencyKeys = new Set<string>();
     const keys = new Set<string>();
+    /** Shared keys of the items that wait. */
+    const held = new Set<string>();
     const { sharedKeys } = this.options;
     let batchKey: string | undefined;
     let aheadSum = 0;
@@ -254,12 +301,16 @@ export class DecisionBatcher<Item, Answer> {
       const bk = this.options.batchKey(p.item);
       batchKey ??= bk;
       const idem = this.options.idempotencyKey(p.item);
-      const fresh = sharedKeys ? sharedKeys(p.item).filter((k) => !keys.has(k)) : [];
+      const own = sharedKeys ? sharedKeys(p.item) : [];
+      const fresh = own.filter((k) => !keys.has(k));
+      const inFlight = p.group === 0 ? undefined : this.groupKeysInFlight.get(p.group);
       if (
         bk !== batchKey ||
         (idem !== null && idempotencyKeys.has(idem)) ||
-        (batch.length > 0 && keys.size + fresh.length > this.maxBatch)
+        (batch.length > 0 && keys.size + fresh.length > this.maxBatch) ||
+        own.some((k) => held.has(k) || inFlight?.has(k) === true)
       ) {
+        for (const k of own) held.add(k);
         rest.push(p);
         continue;
       }
@@ -365,10 +416,22 @@ export class DecisionBatcher<Item, Answer> {
       return;
     }
     const half = Math.ceil(live.length / 2);
-    await Promise.all([
-      this.decideIsolated(live.slice(0, half)),
-      this.decideIsolated(live.slice(half)),
-    ]);
+    const [first, second] = [live.slice(0, half), live.slice(half)];
+    // Halves on a common key one after the other: at once, they would take its lock in either
+    // order, and its items would not count in the order they came.
+    if (this.shareKeys(first, second)) {
+      await this.decideIsolated(first);
+      await this.decideIsolated(second);
+    } else {
+      await Promise.all([this.decideIsolated(first), this.decideIsolated(second)]);
+    }
+  }
+
+  private shareKeys(a: readonly Pending<Item, Answer>[], b: readonly Pending<Item, Answer>[]) {
+    const { sharedKeys } = this.options;
+    if (!sharedKeys) return false;
+    const keys = new Set(a.flatMap((p) => sharedKeys(p.item)));
+    return b.some((p) => sharedKeys(p.item).some((k) => keys.has(k)));
   }
 
   private requeue(items: Pending<Item, Answer>[]): void {

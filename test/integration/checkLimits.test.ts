@@ -85,6 +85,54 @@ describe('CheckLimits', () => {
     expect(Number(row.rows[0]!.curr)).toBe(3);
   });
 
+  it('counts checks on one counter in the order given, across the batches of a large call', async () => {
+    await server.client.admin.upsertRateLimitRule({
+      rule: RateLimitRule.fromPartial({
+        name: 'ordered-resource',
+        scope: Scope.SCOPE_RESOURCE,
+        match: 'ordered-hot',
+        limit: 300,
+        window: { seconds: 3600, nanos: 0 },
+      }),
+    });
+    // 1,001 counters: more than one statement holds, and every check is on the hot one.
+    const { results } = await checkLimits(
+      Array.from({ length: 1000 }, (_, i) => ({
+        userId: `ordered-u${i}`,
+        resource: 'ordered-hot',
+      })),
+    );
+    const allowed = results.map((r) => answer(r).allowed);
+    expect(allowed.indexOf(false)).toBe(300);
+    expect(allowed.lastIndexOf(true)).toBe(299);
+  });
+
+  it("answers a check that ends early inside its item as that item's error, whatever the others", async () => {
+    const item = (r: Partial<CheckLimitRequest>) =>
+      Buffer.from(CheckLimitRequest.encode(check(r)).finish());
+    const body = (items: Buffer[]) => {
+      const w = new BinaryWriter();
+      for (const i of items) w.uint32(10).bytes(i);
+      return Buffer.from(w.finish());
+    };
+    // One item on the wire: a check, a zero tag, then bytes that read as another item.
+    const hiding = Buffer.concat([
+      item({ userId: 'early-outer' }),
+      Buffer.from([0]),
+      body([item({ userId: 'early-hidden' })]),
+    ]);
+    const notUtf8 = Buffer.concat([item({ userId: 'early-x' }), badUtf8(2)]);
+    for (const items of [[hiding], [hiding, notUtf8]]) {
+      const reply = await raw.unary('/quota.v1.QuotaService/CheckLimits', body(items));
+      expect(reply.code).toBe(status.OK);
+      const { results } = CheckLimitsResponse.decode(reply.body!);
+      expect(results).toHaveLength(items.length);
+      expect(error(results[0])).toMatchObject({ code: status.INVALID_ARGUMENT, field: 'request' });
+    }
+    expect(await remainingAfterOne('early-outer')).toBe(2);
+    expect(await remainingAfterOne('early-hidden')).toBe(2);
+  });
+
   it('answers a bad check with its own INVALID_ARGUMENT naming the field, and decides the rest', async () => {
     const { results } = await checkLimits([
       { userId: 'good-1' },
