@@ -8,4 +8,6 @@ export interface DecisionHooks {
   readonly blocks: BlockSource;
   /** Told of each decision batch sent to the database: the store's name and its size. */
   readonly onBatch: (store: string, items: number) => void;
+  /** Told of each check of a batch call (CheckLimits) answered with an error: method, code. */
+  readonly onItemError: (method: string, code: number) => void;
 }

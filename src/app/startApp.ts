@@ -57,6 +57,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       listener: fanOut(audit.listener, metrics.decisions),
       blocks: audit.blocks,
       onBatch: (store, items) => metrics.decisionBatch(store, items),
+      onItemError: (method, code) => metrics.itemFailed(method, code),
     };
     const limits = stops.own(await wireLimits(config, logger, db, feed, load.hub, deps, hooks));
     const quotas = stops.own(await wireQuotas(config, logger, db, feed, load.hub, deps, hooks));

@@ -84,7 +84,7 @@ export function wireLimits(
       blocks: hooks.blocks,
     });
     return {
-      handlers: limitHandlers({ limits, rules }, deps, logger),
+      handlers: limitHandlers({ limits, rules }, deps, logger, hooks.onItemError),
       health: [{ name: 'rules', ready: () => ruleCache.ready && keys.ready }],
       gauges: [decisionQueueGauge({ limits: () => store.queued })],
       jobs: [expiryJob('expired-state-cleanup', new PgMaintenance(db), logger)],

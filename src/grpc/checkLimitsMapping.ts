@@ -18,26 +18,29 @@ export function checkLimitsFromProto(req: CheckLimitsRequest): CheckItem[] {
   });
 }
 
+/** Told of a check answered with an error: its status code, and whether it is a bug. */
+export type ItemFailed = (err: unknown, code: number, internal: boolean) => void;
+
 /**
  * Each result as CheckLimit would answer it, or its error as CheckLimit would fail with it
- * (through the one boundary, toStatus); `internal` is told of errors that are bugs, to log.
+ * (through the one boundary, toStatus); `failed` is told of each error, to count and log.
  */
 export function checkLimitsToProto(
   results: readonly PromiseSettledResult<DomainResult>[],
-  internal: (err: unknown) => void,
+  failed: ItemFailed,
 ): CheckLimitsResponse {
   return {
     results: results.map((r) =>
       r.status === 'fulfilled'
         ? { result: { $case: 'response', value: checkLimitToProto(r.value) } }
-        : { result: { $case: 'error', value: itemError(r.reason, internal) } },
+        : { result: { $case: 'error', value: itemError(r.reason, failed) } },
     ),
   };
 }
 
-function itemError(err: unknown, internal: (err: unknown) => void): ItemError {
+function itemError(err: unknown, failed: ItemFailed): ItemError {
   const mapped = toStatus(err);
-  if (mapped.internal) internal(err);
+  failed(err, mapped.code, mapped.internal);
   const field = mapped.metadata?.get('invalid-field')[0];
   const retryAfterMs = mapped.metadata?.get('retry-after-ms')[0];
   return {

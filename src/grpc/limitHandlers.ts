@@ -25,18 +25,22 @@ export function limitHandlers(
   services: { readonly limits: LimitService; readonly rules: RuleAdmin },
   deps: HandlerDeps,
   logger?: Logger,
+  onItemError?: (method: string, code: number) => void,
 ): LimitHandlers {
   const { limits, rules } = services;
-  // A check of CheckLimits that fails with a bug is logged as a failed call would be (logCalls).
-  const internal = (err: unknown): void =>
-    logger?.error({ err, method: 'CheckLimits' }, 'internal error');
+  // A check of CheckLimits that fails is counted as a failed call would be (logCalls), and
+  // logged when it is a bug.
+  const failed = (err: unknown, code: number, internal: boolean): void => {
+    onItemError?.('CheckLimits', code);
+    if (internal) logger?.error({ err, method: 'CheckLimits' }, 'internal error');
+  };
   return {
     quota: {
       checkLimit: handleUnary(QUOTA_SERVICE, 'CheckLimit', deps, async (req) =>
         checkLimitToProto(await limits.check(checkLimitFromProto(req))),
       ),
       checkLimits: handleUnary(QUOTA_SERVICE, 'CheckLimits', deps, async (req) =>
-        checkLimitsToProto(await limits.checkAll(checkLimitsFromProto(req)), internal),
+        checkLimitsToProto(await limits.checkAll(checkLimitsFromProto(req)), failed),
       ),
     },
     admin: {

@@ -13,6 +13,7 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export class Metrics {
   readonly registry = new Registry();
   private readonly calls: Counter<'method' | 'code'>;
+  private readonly itemErrors: Counter<'method' | 'code'>;
   private readonly latency: Histogram<'method'>;
   private readonly batchSizes: Histogram<'store'>;
   /** Histogram children by store: decisionBatch builds no label object per batch. */
@@ -25,6 +26,12 @@ export class Metrics {
     this.calls = new Counter({
       name: 'quota_grpc_calls_total',
       help: 'gRPC calls finished, by method and status code',
+      labelNames: ['method', 'code'],
+      registers: [this.registry],
+    });
+    this.itemErrors = new Counter({
+      name: 'quota_batch_item_errors_total',
+      help: 'Checks of batch calls (CheckLimits) answered with an error, by method and status code',
       labelNames: ['method', 'code'],
       registers: [this.registry],
     });
@@ -62,6 +69,11 @@ export class Metrics {
   observe(method: string, code: number, ms: number): void {
     this.calls.inc({ method, code: String(code) });
     this.latency.observe({ method }, ms / 1000);
+  }
+
+  /** Counts a check of a batch call answered with an error; `code` is the numeric gRPC status. */
+  itemFailed(method: string, code: number): void {
+    this.itemErrors.inc({ method, code: String(code) });
   }
 
   /** Counts decisions by rule and result (see DecisionCounts). */

@@ -171,6 +171,23 @@ afterAll(async () => {
 });
 
 describe('GET /metrics', () => {
+  it('counts each check of a CheckLimits call answered with an error, by its status code', async () => {
+    const before = await scrape();
+    const { results } = await server.client.quota.checkLimits({
+      checks: [
+        { userId: 'metrics-item-ok' },
+        { userId: 'metrics-item-\u0000' },
+        { userId: 'metrics-item-hits', hits: 2_000_000 },
+      ].map((c) => CheckLimitRequest.fromPartial(c)),
+    });
+    expect(results.map((r) => r.result?.$case)).toEqual(['response', 'error', 'error']);
+    const after = await scrape();
+    const errors = (s: Scrape, code: string) =>
+      s.value('quota_batch_item_errors_total', { method: 'CheckLimits', code }) ?? 0;
+    expect(errors(after, '3') - errors(before, '3')).toBe(2);
+    expect(errors(after, '8') - errors(before, '8')).toBe(0);
+  });
+
   it('moves decisions by rule and result by exactly what a burst of CheckLimit calls saw', async () => {
     const before = await scrape();
     const calls: Promise<CheckLimitResponse>[] = [];
