@@ -16,6 +16,14 @@ export class Metrics {
   private readonly itemErrors: Counter<'method' | 'code'>;
   private readonly latency: Histogram<'method'>;
   private readonly batchSizes: Histogram<'store'>;
+  /** Per method: its latency child and its call counters by code (observe). */
+  private readonly callChildren = new Map<
+    string,
+    {
+      readonly latency: Histogram.Internal<'method'>;
+      readonly byCode: Map<number, Counter.Internal>;
+    }
+  >();
   /** Histogram children by store: decisionBatch builds no label object per batch. */
   private readonly batchChildren = new Map<string, Histogram.Internal<'store'>>();
   private readonly counts = new DecisionCounts();
@@ -67,8 +75,20 @@ export class Metrics {
 
   /** Records one finished call; `code` is the numeric gRPC status. */
   observe(method: string, code: number, ms: number): void {
-    this.calls.inc({ method, code: String(code) });
-    this.latency.observe({ method }, ms / 1000);
+    // Children looked up once per method and code: prom-client builds and hashes a label
+    // object on every call otherwise.
+    let children = this.callChildren.get(method);
+    if (!children) {
+      children = { latency: this.latency.labels(method), byCode: new Map() };
+      this.callChildren.set(method, children);
+    }
+    let counter = children.byCode.get(code);
+    if (!counter) {
+      counter = this.calls.labels(method, String(code));
+      children.byCode.set(code, counter);
+    }
+    counter.inc();
+    children.latency.observe(ms / 1000);
   }
 
   /** Counts a check of a batch call answered with an error; `code` is the numeric gRPC status. */
