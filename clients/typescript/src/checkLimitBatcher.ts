@@ -167,12 +167,17 @@ export class CheckLimitBatcher {
   }
 
   private answer(batch: readonly Waiting[], response: CheckLimitsResponse): void {
+    // Results go by position: with one too many or too few, none can be trusted to be whose.
+    if (response.results.length !== batch.length) {
+      const details = `CheckLimits answered ${response.results.length} results for ${batch.length} checks`;
+      for (const w of batch) w.reject(callError(status.INTERNAL, details));
+      return;
+    }
     batch.forEach((w, i) => {
       const result = response.results[i]?.result;
       if (result?.$case === 'response') w.resolve(result.value);
       else if (result?.$case === 'error') w.reject(itemError(result.value));
-      else
-        w.reject(new Error(`CheckLimits answered ${response.results.length} of ${batch.length}`));
+      else w.reject(callError(status.INTERNAL, `CheckLimits answered no result for check ${i}`));
     });
   }
 
@@ -219,9 +224,14 @@ function itemError(e: ItemError): QuotaCallError {
     metadata.set('grpc-retry-pushback-ms', String(ms));
     metadata.set('retry-after-ms', String(ms));
   }
-  const err = Object.assign(new Error(`${e.code} ${status[e.code] ?? ''}: ${e.message}`), {
-    code: e.code,
-    details: e.message,
+  return callError(e.code, e.message, metadata);
+}
+
+/** The typed error of a status made here, shaped as grpc-js shapes a call's. */
+function callError(code: number, details: string, metadata = new Metadata()): QuotaCallError {
+  const err = Object.assign(new Error(`${code} ${status[code] ?? ''}: ${details}`), {
+    code,
+    details,
     metadata,
   }) as ServiceError;
   return toQuotaError(err);

@@ -1,0 +1,117 @@
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { connect, quotaV1, QuotaCallError, type CheckLimitRequest } from '@quota-authority/client';
+
+/**
+ * Client micro-batching when something goes wrong (a server answering the wrong number of results):
+ * each caller is to get its own answer or its own typed error, as without batching.
+ */
+
+const reason = (r: PromiseSettledResult<unknown>): unknown => (r as PromiseRejectedResult).reason;
+
+interface Recorded {
+  method: string;
+  checks: string[];
+}
+
+/**
+ * A server of the test's own for CheckLimits answers the real one never gives: `checkLimits`
+ * answers each call; CheckLimit answers allowed.
+ */
+async function fakeServer(
+  checkLimits: (
+    checks: CheckLimitRequest[],
+    answer: sendUnaryData<quotaV1.CheckLimitsResponse>,
+  ) => void,
+) {
+  const server = new Server();
+  const seen: Recorded[] = [];
+  server.addService(quotaV1.QuotaServiceService, {
+    checkLimit: (
+      call: ServerUnaryCall<CheckLimitRequest, quotaV1.CheckLimitResponse>,
+      answer: sendUnaryData<quotaV1.CheckLimitResponse>,
+    ) => {
+      seen.push({ method: 'CheckLimit', checks: [call.request.userId] });
+      answer(null, allowed(call.request.userId));
+    },
+    checkLimits: (
+      call: ServerUnaryCall<quotaV1.CheckLimitsRequest, quotaV1.CheckLimitsResponse>,
+      answer: sendUnaryData<quotaV1.CheckLimitsResponse>,
+    ) => {
+      seen.push({ method: 'CheckLimits', checks: call.request.checks.map((c) => c.userId) });
+      checkLimits(call.request.checks, answer);
+    },
+  } as never);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return { address: `127.0.0.1:${port}`, seen, stop: () => server.forceShutdown() };
+}
+
+/** An allowed answer that names its check in its rule, so that a misplaced one shows. */
+function allowed(userId: string, padding = 0): quotaV1.CheckLimitResponse {
+  return quotaV1.CheckLimitResponse.fromPartial({
+    allowed: true,
+    limits: [{ rule: `${userId}${'x'.repeat(padding)}`, limit: 10, remaining: 9 }],
+  });
+}
+
+const results = (checks: CheckLimitRequest[]): quotaV1.CheckLimitResult[] =>
+  checks.map((c) => ({ result: { $case: 'response', value: allowed(c.userId) } }));
+
+/** The first call alone, then `n` more together as one CheckLimits call. */
+function burst(conn: ReturnType<typeof connect>, n: number) {
+  return Promise.allSettled(
+    Array.from({ length: n + 1 }, (_, i) => conn.quota.checkLimit({ userId: `u-${i}` })),
+  );
+}
+
+describe('client batching: a server that answers wrongly', () => {
+  for (const [name, change] of [
+    ['one result too few', (r: quotaV1.CheckLimitResult[]) => r.slice(0, -1)],
+    ['one result too many', (r: quotaV1.CheckLimitResult[]) => [...r, r[0]!]],
+  ] as const) {
+    it(`fails every caller of a batch answered with ${name}, with INTERNAL`, async () => {
+      const fake = await fakeServer((checks, answer) =>
+        answer(null, { results: change(results(checks)) }),
+      );
+      const conn = connect({ address: fake.address, retry: false });
+      try {
+        const [first, ...batched] = await burst(conn, 5);
+        expect(fake.seen.map((c) => c.method)).toEqual(['CheckLimit', 'CheckLimits']);
+        expect(first!.status).toBe('fulfilled');
+        for (const r of batched) {
+          expect(r.status).toBe('rejected');
+          expect(reason(r)).toBeInstanceOf(QuotaCallError);
+          expect((reason(r) as QuotaCallError).code).toBe(status.INTERNAL);
+        }
+      } finally {
+        conn.close();
+        fake.stop();
+      }
+    });
+  }
+
+  it('gives each caller its own answer when the count is right', async () => {
+    const fake = await fakeServer((checks, answer) => answer(null, { results: results(checks) }));
+    const conn = connect({ address: fake.address, retry: false });
+    try {
+      const answers = await burst(conn, 5);
+      const rules = answers.map(
+        (r) => (r as PromiseFulfilledResult<quotaV1.CheckLimitResponse>).value.limits[0]!.rule,
+      );
+      expect(rules).toEqual(Array.from({ length: 6 }, (_, i) => `u-${i}`));
+    } finally {
+      conn.close();
+      fake.stop();
+    }
+  });
+});
