@@ -1,16 +1,28 @@
 import {
+  InterceptingCall,
   Server,
   ServerCredentials,
   status,
+  type Interceptor,
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { connect, quotaV1, QuotaCallError, type CheckLimitRequest } from '@quota-authority/client';
+import {
+  connect,
+  quotaV1,
+  QuotaCallError,
+  QuotaCancelledError,
+  type CheckLimitRequest,
+  type ConnectOptions,
+} from '@quota-authority/client';
+import { useTestServer } from '../support/testServer.js';
+import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /**
- * Client micro-batching when something goes wrong (a server answering the wrong number of results):
- * each caller is to get its own answer or its own typed error, as without batching.
+ * Client micro-batching when something goes wrong (a server answering the wrong number of results,
+ * close() with callers waiting): each caller is to get its own answer or its own typed error, as
+ * without batching.
  */
 
 const reason = (r: PromiseSettledResult<unknown>): unknown => (r as PromiseRejectedResult).reason;
@@ -113,5 +125,63 @@ describe('client batching: a server that answers wrongly', () => {
       conn.close();
       fake.stop();
     }
+  });
+});
+
+const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
+
+/** Records each call's method and checks (userIds). */
+function recording() {
+  const calls: Recorded[] = [];
+  const interceptor: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      sendMessage: (message: unknown, next) => {
+        const m = message as { checks?: CheckLimitRequest[] } & CheckLimitRequest;
+        const method = options.method_definition.path.split('/')[2]!;
+        calls.push({ method, checks: (m.checks ?? [m]).map((c) => c.userId) });
+        next(message);
+      },
+    });
+  return { calls, interceptor };
+}
+
+function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions> = {}) {
+  return connect({
+    address: ctx.server.address,
+    token: TEST_ADMIN_TOKEN,
+    retry: false,
+    channelOptions: { interceptors: [rec.interceptor] },
+    ...more,
+  });
+}
+
+describe('client batching: close()', () => {
+  it('rejects the callers waiting for a batch at once, with QuotaCancelledError', async () => {
+    const rec = recording();
+    const conn = client(rec, { batching: { windowMs: 200 } });
+    const events: string[] = [];
+    // In flight at close(): it fails as grpc-js fails it, or is answered.
+    const first = Promise.allSettled([conn.quota.checkLimit({ userId: 'close-first' })]);
+    const waiting = Array.from({ length: 3 }, (_, i) =>
+      conn.quota.checkLimit({ userId: `close-${i}` }).then(
+        () => events.push(`answered ${i}`),
+        (err: unknown) => {
+          events.push(`rejected ${i}`);
+          return err;
+        },
+      ),
+    );
+    conn.close();
+    // By the next turn of the loop, long before the 200 ms window.
+    await new Promise((resolve) => setImmediate(resolve));
+    events.push('next turn');
+    const errors = await Promise.all(waiting);
+    await first;
+    expect(events).toEqual(['rejected 0', 'rejected 1', 'rejected 2', 'next turn']);
+    for (const err of errors) expect(err).toBeInstanceOf(QuotaCancelledError);
+    await expect(conn.quota.checkLimit({ userId: 'close-after' })).rejects.toBeInstanceOf(
+      QuotaCancelledError,
+    );
+    expect(rec.calls.flatMap((c) => c.checks)).toEqual(['close-first']);
   });
 });

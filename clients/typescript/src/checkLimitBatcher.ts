@@ -74,6 +74,7 @@ export class CheckLimitBatcher {
   private inFlight = 0;
   /** The server answered CheckLimits UNIMPLEMENTED: an older server. */
   private unsupported = false;
+  private closed = false;
 
   constructor(
     private readonly sendOne: SendOne,
@@ -102,6 +103,7 @@ export class CheckLimitBatcher {
     signal: AbortSignal | undefined,
   ): Promise<CheckLimitResponse> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.closed) return Promise.reject(closedError());
     if (this.unsupported || (this.inFlight === 0 && this.waiting.length === 0))
       return this.track(this.sendOne(request, deadlineMs, signal));
     return new Promise((resolve, reject) => {
@@ -136,6 +138,21 @@ export class CheckLimitBatcher {
       if (this.waiting.length >= this.maxBatch) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
     });
+  }
+
+  /**
+   * Stops batching: callers still waiting, never sent, are rejected at once with
+   * QuotaCancelledError (one of the two errors close() documents for calls in flight, and the
+   * one no retry policy takes up), and so is every later submit. Calls sent run on.
+   */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const waiting = this.waiting;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    for (const w of waiting) w.reject(closedError());
   }
 
   private flush(): void {
@@ -225,6 +242,10 @@ function itemError(e: ItemError): QuotaCallError {
     metadata.set('retry-after-ms', String(ms));
   }
   return callError(e.code, e.message, metadata);
+}
+
+function closedError(): QuotaCallError {
+  return callError(status.CANCELLED, 'connection closed before the call was sent');
 }
 
 /** The typed error of a status made here, shaped as grpc-js shapes a call's. */

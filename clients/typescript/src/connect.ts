@@ -178,7 +178,8 @@ export interface QuotaConnection {
   readonly raw: { readonly quota: QuotaServiceClient; readonly admin: AdminServiceClient };
   /**
    * Closes the channel: unary calls in flight fail (QuotaUnavailableError or
-   * QuotaCancelledError) and open streams end, as if cancelled.
+   * QuotaCancelledError) and open streams end, as if cancelled. checkLimit calls still waiting
+   * for a batch, never sent, fail at once with QuotaCancelledError.
    */
   close(): void;
 }
@@ -215,28 +216,31 @@ export function connect(options: ConnectOptions): QuotaConnection {
   };
   const quotaMethods = promisify(quota, quotaMessages, defaults);
   const batching = options.batching ?? {};
-  if (batching !== false) {
-    const batcher = new CheckLimitBatcher(
-      (request, ms, signal) =>
-        unaryAttempt<quotaMessages.CheckLimitResponse>(
-          quota,
-          quota.checkLimit,
-          request,
-          ms,
-          { signal },
-          defaults,
-        ),
-      (checks, ms) =>
-        unaryAttempt<quotaMessages.CheckLimitsResponse>(
-          quota,
-          quota.checkLimits,
-          { checks },
-          ms,
-          undefined,
-          defaults,
-        ),
-      batching,
-    );
+  const batcher =
+    batching === false
+      ? undefined
+      : new CheckLimitBatcher(
+          (request, ms, signal) =>
+            unaryAttempt<quotaMessages.CheckLimitResponse>(
+              quota,
+              quota.checkLimit,
+              request,
+              ms,
+              { signal },
+              defaults,
+            ),
+          (checks, ms) =>
+            unaryAttempt<quotaMessages.CheckLimitsResponse>(
+              quota,
+              quota.checkLimits,
+              { checks },
+              ms,
+              undefined,
+              defaults,
+            ),
+          batching,
+        );
+  if (batcher) {
     quotaMethods.checkLimit = (request, opts = {}) =>
       callUnary(
         quota,
@@ -258,6 +262,8 @@ export function connect(options: ConnectOptions): QuotaConnection {
     close() {
       // grpc-js's close() lets open streams run on; they end here.
       for (const cancel of [...defaults.streams]) cancel();
+      // Calls waiting for a batch were never sent: grpc-js does not know them.
+      batcher?.close();
       quota.close();
     },
   };
