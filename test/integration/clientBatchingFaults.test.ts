@@ -7,12 +7,15 @@ import {
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
   quotaV1,
   QuotaCallError,
   QuotaCancelledError,
+  QuotaDeadlineExceededError,
+  RateLimitRule,
+  Scope,
   type CheckLimitRequest,
   type ConnectOptions,
 } from '@quota-authority/client';
@@ -21,8 +24,8 @@ import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /**
  * Client micro-batching when something goes wrong (a server answering the wrong number of results,
- * close() with callers waiting): each caller is to get its own answer or its own typed error, as
- * without batching.
+ * close() with callers waiting, callers with different deadlines): each caller is to get its own
+ * answer or its own typed error, as without batching.
  */
 
 const reason = (r: PromiseSettledResult<unknown>): unknown => (r as PromiseRejectedResult).reason;
@@ -130,19 +133,37 @@ describe('client batching: a server that answers wrongly', () => {
 
 const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
 
-/** Records each call's method and checks (userIds). */
-function recording() {
+beforeAll(async () => {
+  await ctx.server.client.admin.upsertRateLimitRule({
+    rule: RateLimitRule.fromPartial({
+      name: 'users-20',
+      scope: Scope.SCOPE_USER,
+      match: '*',
+      limit: 20,
+      window: { seconds: 3600, nanos: 0 },
+    }),
+  });
+});
+
+/**
+ * Records each call's method and checks (userIds); a CheckLimits call is held until `release()`
+ * when `hold` is set, with its deadline already running.
+ */
+function recording(hold = false) {
   const calls: Recorded[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
   const interceptor: Interceptor = (options, nextCall) =>
     new InterceptingCall(nextCall(options), {
       sendMessage: (message: unknown, next) => {
         const m = message as { checks?: CheckLimitRequest[] } & CheckLimitRequest;
         const method = options.method_definition.path.split('/')[2]!;
         calls.push({ method, checks: (m.checks ?? [m]).map((c) => c.userId) });
-        next(message);
+        if (hold && method === 'CheckLimits') void released.then(() => next(message));
+        else next(message);
       },
     });
-  return { calls, interceptor };
+  return { calls, interceptor, release };
 }
 
 function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions> = {}) {
@@ -183,5 +204,55 @@ describe('client batching: close()', () => {
       QuotaCancelledError,
     );
     expect(rec.calls.flatMap((c) => c.checks)).toEqual(['close-first']);
+  });
+});
+
+describe('client batching: deadlines', () => {
+  it('fails only the caller whose deadline passed, not the rest of its batch', async () => {
+    const rec = recording(true);
+    const conn = client(rec);
+    try {
+      // The first goes at once, alone; the rest wait for it and go as one CheckLimits call.
+      const first = conn.quota.checkLimit({ userId: 'deadline-a' });
+      const patient = Array.from({ length: 5 }, () =>
+        conn.quota.checkLimit({ userId: 'deadline-a' }, { deadlineMs: 10_000 }),
+      );
+      const short = conn.quota.checkLimit({ userId: 'deadline-a' }, { deadlineMs: 2 });
+      // The batch is held until the short caller has failed: its 2 ms pass before it is sent.
+      const shortResult = await Promise.allSettled([short]);
+      rec.release();
+      const results = await Promise.allSettled([first, ...patient]);
+      expect(reason(shortResult[0]!)).toBeInstanceOf(QuotaDeadlineExceededError);
+      expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
+      const batches = rec.calls.filter((c) => c.method === 'CheckLimits');
+      expect(batches).toHaveLength(1);
+      // The short caller too, unless its deadline had passed by the time the batch went.
+      expect(batches[0]!.checks.length).toBeGreaterThanOrEqual(5);
+      // Each patient caller has its own answer: counted once each (the short one was sent too,
+      // as an unbatched call would have been, and may have been counted).
+      const remaining = results.map(
+        (r) => (r as PromiseFulfilledResult<quotaV1.CheckLimitResponse>).value.limits[0]!.remaining,
+      );
+      expect(new Set(remaining).size).toBe(6);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('does not send a caller whose deadline passed while it waited for its batch', async () => {
+    const rec = recording();
+    const conn = client(rec, { batching: { windowMs: 200 } });
+    try {
+      const first = conn.quota.checkLimit({ userId: 'deadline-b' });
+      const patient = conn.quota.checkLimit({ userId: 'deadline-b-patient' });
+      const short = conn.quota.checkLimit({ userId: 'deadline-b-short' }, { deadlineMs: 5 });
+      const results = await Promise.allSettled([first, patient, short]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(reason(results[2]!)).toBeInstanceOf(QuotaDeadlineExceededError);
+      const sent = rec.calls.flatMap((c) => c.checks);
+      expect(sent).toEqual(['deadline-b', 'deadline-b-patient']);
+    } finally {
+      conn.close();
+    }
   });
 });

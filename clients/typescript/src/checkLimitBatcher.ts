@@ -36,10 +36,11 @@ export type SendOne = (
   deadlineMs: number,
   signal?: AbortSignal,
 ) => Promise<CheckLimitResponse>;
-/** One CheckLimits call of `checks` with this deadline (ms from now). */
+/** One CheckLimits call of `checks` with this deadline (ms from now); `signal` cancels it. */
 export type SendMany = (
   checks: CheckLimitRequest[],
   deadlineMs: number,
+  signal: AbortSignal,
 ) => Promise<CheckLimitsResponse>;
 
 interface Waiting {
@@ -48,8 +49,14 @@ interface Waiting {
   readonly bytes: number;
   /** Date.now() by which the caller is to have its answer. */
   readonly deadline: number;
+  /** Its deadline as the caller gave it, in ms. */
+  readonly deadlineMs: number;
+  /** Settle the caller, once: later answers are dropped. */
   readonly resolve: (answer: CheckLimitResponse) => void;
   readonly reject: (err: unknown) => void;
+  readonly settled: () => boolean;
+  /** Set once it is sent: tells the call that this caller no longer waits for it. */
+  leave?: () => void;
 }
 
 const MAX_CHECKS = 1000;
@@ -62,6 +69,12 @@ const MAX_CHECKS = 1000;
  * submit: retries are the caller's (only calls with a request_id are retried, each on its own,
  * so a retry joins a later batch). A server without CheckLimits (UNIMPLEMENTED) gets CheckLimit
  * calls from then on.
+ *
+ * Each batched caller keeps its own deadline, on a timer of its own: past it, that caller alone
+ * fails with QuotaDeadlineExceededError, and is not sent if it still waits. The CheckLimits call
+ * has the latest deadline of its callers, so that no caller's deadline cuts the others short;
+ * callers with very different deadlines share a batch all the same, since none waits on another's
+ * (and a call whose callers have all gone is cancelled).
  */
 export class CheckLimitBatcher {
   private readonly windowMs: number;
@@ -107,30 +120,38 @@ export class CheckLimitBatcher {
     if (this.unsupported || (this.inFlight === 0 && this.waiting.length === 0))
       return this.track(this.sendOne(request, deadlineMs, signal));
     return new Promise((resolve, reject) => {
-      // Until it is answered: an abort rejects the caller at once. Still waiting, it leaves the
-      // batch; sent, its answer is dropped, as for a cancelled call (which the server may have
-      // decided all the same).
-      const onAbort = (): void => {
-        if (this.waiting.includes(waiting)) {
-          this.waiting = this.waiting.filter((w) => w !== waiting);
+      let settled = false;
+      // Until it is answered, its abort or deadline settles the caller at once. Still waiting, it
+      // leaves the batch; sent, its answer is dropped, as for a cancelled call (which the server
+      // may have decided all the same).
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const at = this.waiting.indexOf(waiting);
+        if (at >= 0) {
+          this.waiting.splice(at, 1);
           this.waitingBytes -= waiting.bytes;
         }
-        reject(signal!.reason);
+        waiting.leave?.();
+        return true;
       };
-      const done = (): void => signal?.removeEventListener('abort', onAbort);
       const waiting: Waiting = {
         request,
         bytes: encodedSize(request),
         deadline: Date.now() + deadlineMs,
+        deadlineMs,
         resolve: (answer) => {
-          done();
-          resolve(answer);
+          if (settle()) resolve(answer);
         },
         reject: (err) => {
-          done();
-          reject(err);
+          if (settle()) reject(err);
         },
+        settled: () => settled,
       };
+      const onAbort = (): void => waiting.reject(signal!.reason);
+      const timer = setTimeout(() => waiting.reject(deadlineError(deadlineMs)), deadlineMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.waitingBytes + waiting.bytes > this.maxBatchBytes) this.flush();
       this.waiting.push(waiting);
@@ -149,38 +170,51 @@ export class CheckLimitBatcher {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const waiting = this.waiting;
-    this.waiting = [];
-    this.waitingBytes = 0;
-    for (const w of waiting) w.reject(closedError());
+    for (const w of [...this.waiting]) w.reject(closedError());
   }
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    // Past its deadline (its timer not run yet on a busy loop), a caller is not sent.
+    const now = Date.now();
+    for (const w of this.waiting.filter((w) => w.deadline <= now))
+      w.reject(deadlineError(w.deadlineMs));
     this.waitingBytes = 0;
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.maxBatch);
-      // The batch has the time of its earliest caller.
-      const deadlineMs = Math.max(1, Math.min(...batch.map((w) => w.deadline)) - Date.now());
-      if (batch.length === 1 || this.unsupported) {
-        for (const w of batch)
-          this.track(this.sendOne(w.request, Math.max(1, w.deadline - Date.now()))).then(
-            w.resolve,
-            w.reject,
-          );
-        continue;
-      }
-      this.track(
-        this.sendMany(
-          batch.map((w) => w.request),
-          deadlineMs,
-        ),
-      ).then(
-        (response) => this.answer(batch, response),
-        (err: unknown) => this.failed(batch, err),
-      );
+      if (batch.length === 1 || this.unsupported) batch.forEach((w) => this.sendAlone(w));
+      else this.sendBatch(batch);
     }
+  }
+
+  private sendAlone(w: Waiting): void {
+    const cancel = new AbortController();
+    w.leave = () => cancel.abort();
+    this.track(this.sendOne(w.request, Math.max(1, w.deadline - Date.now()), cancel.signal)).then(
+      w.resolve,
+      w.reject,
+    );
+  }
+
+  private sendBatch(batch: Waiting[]): void {
+    const latest = batch.reduce((t, w) => Math.max(t, w.deadline), 0);
+    const cancel = new AbortController();
+    let open = batch.length;
+    for (const w of batch)
+      w.leave = () => {
+        if (--open === 0) cancel.abort();
+      };
+    this.track(
+      this.sendMany(
+        batch.map((w) => w.request),
+        Math.max(1, latest - Date.now()),
+        cancel.signal,
+      ),
+    ).then(
+      (response) => this.answer(batch, response),
+      (err: unknown) => this.failed(batch, err),
+    );
   }
 
   private answer(batch: readonly Waiting[], response: CheckLimitsResponse): void {
@@ -200,15 +234,13 @@ export class CheckLimitBatcher {
 
   /** The call failed as a whole: every caller gets its typed error (and may retry). */
   private failed(batch: readonly Waiting[], err: unknown): void {
+    const open = batch.filter((w) => !w.settled());
     if (err instanceof QuotaCallError && err.code === status.UNIMPLEMENTED) {
       this.unsupported = true;
-      for (const w of batch) {
-        const left = Math.max(1, w.deadline - Date.now());
-        this.track(this.sendOne(w.request, left)).then(w.resolve, w.reject);
-      }
+      open.forEach((w) => this.sendAlone(w));
       return;
     }
-    for (const w of batch) w.reject(err);
+    for (const w of open) w.reject(err);
   }
 
   private track<T>(call: Promise<T>): Promise<T> {
@@ -242,6 +274,14 @@ function itemError(e: ItemError): QuotaCallError {
     metadata.set('retry-after-ms', String(ms));
   }
   return callError(e.code, e.message, metadata);
+}
+
+/** A caller's deadline passed before its batch answered (or before it was sent). */
+function deadlineError(deadlineMs: number): QuotaCallError {
+  return callError(
+    status.DEADLINE_EXCEEDED,
+    `Deadline exceeded after ${(deadlineMs / 1000).toFixed(3)}s, waiting for its CheckLimits batch`,
+  );
 }
 
 function closedError(): QuotaCallError {

@@ -229,13 +229,13 @@ export function connect(options: ConnectOptions): QuotaConnection {
               { signal },
               defaults,
             ),
-          (checks, ms) =>
+          (checks, ms, signal) =>
             unaryAttempt<quotaMessages.CheckLimitsResponse>(
               quota,
               quota.checkLimits,
               { checks },
               ms,
-              undefined,
+              { signal },
               defaults,
             ),
           batching,
