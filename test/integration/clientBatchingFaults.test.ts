@@ -1,5 +1,6 @@
 import {
   InterceptingCall,
+  Metadata,
   Server,
   ServerCredentials,
   status,
@@ -14,6 +15,7 @@ import {
   QuotaCallError,
   QuotaCancelledError,
   QuotaDeadlineExceededError,
+  QuotaResourceExhaustedError,
   RateLimitRule,
   Scope,
   type CheckLimitRequest,
@@ -24,8 +26,8 @@ import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /**
  * Client micro-batching when something goes wrong (a server answering the wrong number of results,
- * close() with callers waiting, callers with different deadlines): each caller is to get its own
- * answer or its own typed error, as without batching.
+ * close() with callers waiting, callers with different deadlines, a batch too large for the
+ * server): each caller is to get its own answer or its own typed error, as without batching.
  */
 
 const reason = (r: PromiseSettledResult<unknown>): unknown => (r as PromiseRejectedResult).reason;
@@ -131,7 +133,9 @@ describe('client batching: a server that answers wrongly', () => {
   });
 });
 
-const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
+// Under the client's maxBatchBytes (48 KiB): a large batch is refused as a whole, each of its
+// checks alone is not.
+const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000', QUOTA_MAX_MESSAGE_BYTES: '2048' });
 
 beforeAll(async () => {
   await ctx.server.client.admin.upsertRateLimitRule({
@@ -253,6 +257,71 @@ describe('client batching: deadlines', () => {
       expect(sent).toEqual(['deadline-b', 'deadline-b-patient']);
     } finally {
       conn.close();
+    }
+  });
+});
+
+describe('client batching: a batch too large for the server', () => {
+  it('sends each caller of a batch refused for its size alone', async () => {
+    const rec = recording();
+    const conn = client(rec);
+    try {
+      // About 220 bytes a check: 20 are over the server's 2048, each alone is under.
+      const answers = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          conn.quota.checkLimit({ userId: `sized-${i}`, path: `/${'p'.repeat(200)}` }),
+        ),
+      );
+      expect(answers.map((a) => a.status)).toEqual(Array(20).fill('fulfilled'));
+      const methods = rec.calls.map((c) => c.method);
+      expect(methods.filter((m) => m === 'CheckLimits')).toHaveLength(1);
+      // Each check decided once: the refused batch was decided by none.
+      const decided = rec.calls.filter((c) => c.method === 'CheckLimit').flatMap((c) => c.checks);
+      expect(decided.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `sized-${i}`).sort());
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('does not split a batch the server shed (RESOURCE_EXHAUSTED with a retry hint)', async () => {
+    const fake = await fakeServer((_checks, answer) => {
+      const metadata = new Metadata();
+      metadata.set('grpc-retry-pushback-ms', '50');
+      metadata.set('retry-after-ms', '50');
+      answer({ code: status.RESOURCE_EXHAUSTED, details: 'overloaded', metadata });
+    });
+    const conn = connect({ address: fake.address, retry: false });
+    try {
+      const [, ...batched] = await burst(conn, 5);
+      for (const r of batched) expect(reason(r)).toBeInstanceOf(QuotaResourceExhaustedError);
+      expect(fake.seen.map((c) => c.method)).toEqual(['CheckLimit', 'CheckLimits']);
+    } finally {
+      conn.close();
+      fake.stop();
+    }
+  });
+
+  it('does not send again a batch whose answer was too large for the client (it was decided)', async () => {
+    const fake = await fakeServer((checks, answer) =>
+      answer(null, {
+        results: checks.map((c) => ({
+          result: { $case: 'response', value: allowed(c.userId, 400) },
+        })),
+      }),
+    );
+    const conn = connect({
+      address: fake.address,
+      retry: false,
+      channelOptions: { 'grpc.max_receive_message_length': 1024 },
+    });
+    try {
+      const [first, ...batched] = await burst(conn, 5);
+      expect(first!.status).toBe('fulfilled');
+      for (const r of batched) expect(reason(r)).toBeInstanceOf(QuotaResourceExhaustedError);
+      expect(fake.seen.map((c) => c.method)).toEqual(['CheckLimit', 'CheckLimits']);
+    } finally {
+      conn.close();
+      fake.stop();
     }
   });
 });

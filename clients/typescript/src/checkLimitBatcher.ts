@@ -24,7 +24,7 @@ export interface BatchingOptions {
   /**
    * Encoded checks per CheckLimits call at most, in bytes: a batch that would grow past it goes
    * first. Keep it under the server's QUOTA_MAX_MESSAGE_BYTES, which refuses a larger call as a
-   * whole.
+   * whole (its callers are then sent one by one, a call each).
    * @default 49152 (48 KiB, under the server's default 64 KiB)
    */
   maxBatchBytes?: number;
@@ -36,11 +36,16 @@ export type SendOne = (
   deadlineMs: number,
   signal?: AbortSignal,
 ) => Promise<CheckLimitResponse>;
-/** One CheckLimits call of `checks` with this deadline (ms from now); `signal` cancels it. */
+/**
+ * One CheckLimits call of `checks` with this deadline (ms from now); `signal` cancels it.
+ * `onHeaders` is called when the server's response headers arrive: a call refused before its
+ * handler ran has none (gRPC sends its status alone), one the server answered has them.
+ */
 export type SendMany = (
   checks: CheckLimitRequest[],
   deadlineMs: number,
   signal: AbortSignal,
+  onHeaders: () => void,
 ) => Promise<CheckLimitsResponse>;
 
 interface Waiting {
@@ -205,15 +210,17 @@ export class CheckLimitBatcher {
       w.leave = () => {
         if (--open === 0) cancel.abort();
       };
+    let answered = false;
     this.track(
       this.sendMany(
         batch.map((w) => w.request),
         Math.max(1, latest - Date.now()),
         cancel.signal,
+        () => (answered = true),
       ),
     ).then(
       (response) => this.answer(batch, response),
-      (err: unknown) => this.failed(batch, err),
+      (err: unknown) => this.failed(batch, err, answered),
     );
   }
 
@@ -233,10 +240,15 @@ export class CheckLimitBatcher {
   }
 
   /** The call failed as a whole: every caller gets its typed error (and may retry). */
-  private failed(batch: readonly Waiting[], err: unknown): void {
+  private failed(batch: readonly Waiting[], err: unknown, answered: boolean): void {
     const open = batch.filter((w) => !w.settled());
     if (err instanceof QuotaCallError && err.code === status.UNIMPLEMENTED) {
       this.unsupported = true;
+      open.forEach((w) => this.sendAlone(w));
+      return;
+    }
+    if (refusedForSize(err, answered)) {
+      // Nothing of it was decided: each caller alone gets what it would have got unbatched.
       open.forEach((w) => this.sendAlone(w));
       return;
     }
@@ -251,6 +263,25 @@ export class CheckLimitBatcher {
     call.then(done, done);
     return call;
   }
+}
+
+/**
+ * Whether a CheckLimits call was refused for its own size, before anything of it was decided:
+ * RESOURCE_EXHAUSTED without a retry hint (the server's shedding always sends one, toStatus.ts's
+ * retryMetadata) and without response headers. A request over the server's
+ * QUOTA_MAX_MESSAGE_BYTES is refused as its length prefix arrives, before any handler, with the
+ * status alone; an answer too large for this client (its own max_receive_message_length) is also
+ * RESOURCE_EXHAUSTED without a hint, but comes after headers, its checks decided: sending them
+ * again would count them twice.
+ */
+function refusedForSize(err: unknown, answered: boolean): boolean {
+  return (
+    err instanceof QuotaCallError &&
+    err.code === status.RESOURCE_EXHAUSTED &&
+    !answered &&
+    err.metadata.get('grpc-retry-pushback-ms').length === 0 &&
+    err.metadata.get('retry-after-ms').length === 0
+  );
 }
 
 /**

@@ -229,13 +229,13 @@ export function connect(options: ConnectOptions): QuotaConnection {
               { signal },
               defaults,
             ),
-          (checks, ms, signal) =>
+          (checks, ms, signal, onHeaders) =>
             unaryAttempt<quotaMessages.CheckLimitsResponse>(
               quota,
               quota.checkLimits,
               { checks },
               ms,
-              { signal },
+              { signal, onHeaders },
               defaults,
             ),
           batching,
@@ -325,7 +325,7 @@ function unaryAttempt<Res>(
   method: unknown,
   request: unknown,
   deadlineMs: number,
-  opts: Pick<CallOptions, 'metadata' | 'signal'> | undefined,
+  opts: (Pick<CallOptions, 'metadata' | 'signal'> & { onHeaders?: () => void }) | undefined,
   defaults: Defaults,
 ): Promise<Res> {
   const signal = opts?.signal;
@@ -348,6 +348,7 @@ function unaryAttempt<Res>(
         else reject(toQuotaError(err));
       },
     ) as ClientUnaryCall;
+    if (opts?.onHeaders) call.on('metadata', opts.onHeaders);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
