@@ -91,6 +91,11 @@ export class LightClient<Req, Res> {
     );
   }
 
+  /** The connection failed or the server closed it (GOAWAY): calls fail at once from then on. */
+  get closed(): boolean {
+    return this.failure !== undefined;
+  }
+
   call(request: Req): Promise<Res> {
     if (this.failure) return Promise.reject(this.failure);
     const body = this.method.encode(request);
@@ -215,7 +220,12 @@ export class LightClient<Req, Res> {
     this.calls.delete(id);
     const data = call.data.length === 1 ? call.data[0]! : Buffer.concat(call.data);
     if (data.length < 5) {
-      call.reject(new Error('call ended without a response message (a gRPC error status)'));
+      // Its status is in headers this client does not decode: the grpc-js client names it.
+      call.reject(
+        new Error(
+          'call ended without a response message: a gRPC error status (QUOTA_BENCH_CLIENT=grpc-js names it)',
+        ),
+      );
       return;
     }
     call.resolve(this.method.decode(data.subarray(5, 5 + data.readUInt32BE(1))));

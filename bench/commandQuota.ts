@@ -18,15 +18,10 @@
  * (exit code 1). No call carries a request_id, as in the CheckLimit scenarios.
  */
 import type { QuotaConnection } from '@quota-authority/client';
-import {
-  CheckCommandQuotaRequest,
-  type CheckCommandQuotaResponse,
-  RecordExecutionRequest,
-  type RecordExecutionResponse,
-} from '../clients/typescript/src/gen/quota/v1/quota_service.js';
 import { CommandQuotaRule } from '../clients/typescript/src/gen/quota/v1/types.js';
+import { checkCommand, COMMAND_TYPE, recordCommand, Reservations, userOf } from './commandCalls.js';
 import { CHECK_COMMAND_QUOTA, RECORD_EXECUTION } from './LightClient.js';
-import { caller, closedLoop, measured, Tally, type Caller, type Outcome } from './measure.js';
+import { caller, closedLoop, measured, Tally } from './measure.js';
 import {
   CLIENT,
   COMMAND_SCENARIOS,
@@ -38,10 +33,6 @@ import {
   type ScenarioName,
 } from './settings.js';
 
-const COMMAND_TYPE = 'shell';
-/** Never reports its load: its throttle factor is 1, so nothing is delayed or refused for it. */
-const HOST = 'bench-executor';
-const USERS = 10_000;
 const ONE_USER = 'bench-one-user';
 /**
  * Reservations on hand before a record-* scenario: enough for this many calls a second (more
@@ -51,75 +42,12 @@ const RESERVED_PER_SECOND = 7_000;
 /** The one user's per-user limit in every period. */
 const ONE_USER_LIMIT = 1_000_000_000_000;
 
-const userOf = (i: number) => `u${i % USERS}`;
-
 export interface BenchTarget {
   readonly address: string;
   readonly client: QuotaConnection;
   readonly token: string | undefined;
   /** The server's pid, when it is a local child: CPU per call is then measured. */
   readonly pid: number | undefined;
-}
-
-/** Reservations admitted by CheckCommandQuota, for RecordExecution to settle, oldest first. */
-class Reservations {
-  private readonly users: string[] = [];
-  private readonly ids: string[] = [];
-  private next = 0;
-
-  /** Reservations not taken yet. */
-  get available(): number {
-    return this.ids.length - this.next;
-  }
-
-  add(userId: string, reservationId: string): void {
-    this.users.push(userId);
-    this.ids.push(reservationId);
-  }
-
-  take(): { userId: string; reservationId: string } | undefined {
-    if (this.next >= this.ids.length) return undefined;
-    const i = this.next++;
-    return { userId: this.users[i]!, reservationId: this.ids[i]! };
-  }
-}
-
-type Check = Caller<CheckCommandQuotaRequest, CheckCommandQuotaResponse>;
-type RecordCall = Caller<RecordExecutionRequest, RecordExecutionResponse>;
-
-/** CheckCommandQuota for `userId`; an admitted call's reservation goes to `pool`. */
-function checkOnce(check: Check, userId: string, pool: Reservations): Promise<Outcome> {
-  return check(
-    CheckCommandQuotaRequest.fromPartial({ userId, commandType: COMMAND_TYPE, host: HOST }),
-  ).then((res) => {
-    if (res.allowed && res.reservationId) pool.add(userId, res.reservationId);
-    return res;
-  });
-}
-
-const STORED: Outcome = { allowed: true, degraded: false };
-
-/** RecordExecution of call i for `userId`, settling `reservationId` when given. */
-function recordOnce(
-  record: RecordCall,
-  i: number,
-  userId: string,
-  reservationId = '',
-): Promise<Outcome> {
-  const failed = i % 20 === 0;
-  return record(
-    RecordExecutionRequest.fromPartial({
-      reservationId,
-      userId,
-      commandType: COMMAND_TYPE,
-      host: HOST,
-      duration: { seconds: 1, nanos: 250_000_000 + (i % 1000) * 1_000_000 },
-      cpuPercent: 12.5 + (i % 50),
-      memoryBytes: 50_000_000 + (i % 100) * 1_000_000,
-      exitCode: failed ? 1 : 0,
-      status: failed ? 'failed' : 'completed',
-    }),
-  ).then(() => STORED);
 }
 
 /** Runs the selected command-quota scenarios against `target`. */
@@ -155,10 +83,14 @@ export async function commandQuotaBench(target: BenchTarget): Promise<void> {
     // the record scenarios.
     const quarter = WARMUP_SECONDS / 4;
     for (const w of [who.users, who.one]) {
-      await closedLoop(new Tally('warm-up'), (i) => checkOnce(check, w.user(i), w.pool), quarter);
+      await closedLoop(
+        new Tally('warm-up'),
+        (i) => checkCommand(check, w.user(i), w.pool),
+        quarter,
+      );
     }
     for (const w of [who.users, who.one]) {
-      await closedLoop(new Tally('warm-up'), (i) => recordOnce(record, i, w.user(i)), quarter);
+      await closedLoop(new Tally('warm-up'), (i) => recordCommand(record, i, w.user(i)), quarter);
     }
 
     const scenario = async (name: ScenarioName, run: () => Promise<Tally>) => {
@@ -172,7 +104,7 @@ export async function commandQuotaBench(target: BenchTarget): Promise<void> {
     ] as const) {
       await scenario(name, () =>
         closedLoop(new Tally(`CheckCommandQuota, ${w.label}, ${inFlight}`), (i) =>
-          checkOnce(check, w.user(i), w.pool),
+          checkCommand(check, w.user(i), w.pool),
         ),
       );
     }
@@ -186,7 +118,7 @@ export async function commandQuotaBench(target: BenchTarget): Promise<void> {
         new Tally('reservations'),
         (i) =>
           w.pool.available < RESERVED_PER_SECOND * SECONDS
-            ? checkOnce(check, w.user(i), w.pool)
+            ? checkCommand(check, w.user(i), w.pool)
             : undefined,
         10 * SECONDS,
       );
@@ -195,7 +127,7 @@ export async function commandQuotaBench(target: BenchTarget): Promise<void> {
           new Tally(`RecordExecution reserved, ${w.label}, ${inFlight}`, 'stored'),
           (i) => {
             const r = w.pool.take();
-            return r && recordOnce(record, i, r.userId, r.reservationId);
+            return r && recordCommand(record, i, r.userId, r.reservationId);
           },
         ),
       );
@@ -207,7 +139,7 @@ export async function commandQuotaBench(target: BenchTarget): Promise<void> {
       await scenario(name, () =>
         closedLoop(
           new Tally(`RecordExecution unreserved, ${w.label}, ${inFlight}`, 'stored'),
-          (i) => recordOnce(record, i, w.user(i)),
+          (i) => recordCommand(record, i, w.user(i)),
         ),
       );
     }

@@ -1,180 +1,128 @@
 /**
- * The benchmark. Starts a server (embedded PostgreSQL in a temporary folder, or DATABASE_URL
- * when set) as a child process, or targets QUOTA_BENCH_TARGET=host:port, then prints
- * decisions/s, p50 and p99 for CheckLimit: 10,000 keys at 64 in flight, one hot key at 64 in
- * flight, and an open-loop offered rate of 2,000 calls/s (latency from the intended send time,
- * so a stall counts against every call it delays); then for the command quotas
- * (commandQuota.ts): CheckCommandQuota and RecordExecution (durable) at 64 in flight over 10,000
- * users and over one user. Then the same open loop against the floor server (floorServer.ts:
- * grpc-js answering from memory), for what the machine allowed then.
+ * The benchmark, `npm run bench` (after `npm run build`). It starts a PostgreSQL (embedded, in a
+ * temporary folder; or DATABASE_URL, migrated beforehand), then in turn on that one database:
+ * the service (`node dist/src/main.js serve` as a child process, with a new admin token: every
+ * call is authenticated), the no-op baseline (noopServer.ts: the service's own server stack and
+ * middleware with decision handlers that answer a fixed answer) and the peer (rate-limiter-
+ * flexible's RateLimiterPostgres.consume() in this process, PeerLimiter.ts). Each scenario runs
+ * a closed loop at QUOTA_BENCH_CONCURRENCY in flight (decisions/s, CPU per decision of the server,
+ * the database and this client, from /proc) and then an open loop at QUOTA_BENCH_RATE offered
+ * (p50, p99, counted from when each call was due), with the server's peak RSS over both. At the
+ * end: a table of every scenario with its ratios to the no-op and to the peer, one
+ * `BENCH {json}` line per scenario, and issue 16's targets, each with its figure and met / not
+ * met (`BENCH-TARGET {json}`). With the defaults the whole run takes 6 to 7 minutes.
  *
- * Env: QUOTA_BENCH_TARGET, QUOTA_BENCH_SECONDS (per scenario, default 10),
- * QUOTA_BENCH_WARMUP_SECONDS (closed-loop warm-up before the CheckLimit scenarios, and split
- * between the two command-quota methods before theirs, default SECONDS), QUOTA_BENCH_RATE
- * (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY (default 64), QUOTA_BENCH_SCENARIOS
- * or `--only` (a comma-separated list of keys, hot, open, floor, quota-users, quota-one,
- * record-users, record-one, record-users-unreserved, record-one-unreserved, audit (audit.ts:
- * CheckLimit denials at the offered rate with QUOTA_AUDIT off and on), or the groups all,
- * limit, command and record; default all), QUOTA_BENCH_SETTLE_MS (pause before each scenario,
- * default 10000), QUOTA_BENCH_CLIENT (http2, a minimal gRPC client on a TCP socket that leaves
- * the CPU to the server, the default; or grpc-js), QUOTA_BENCH_TOKEN (an admin token of the
- * QUOTA_BENCH_TARGET server; a server the bench starts gets one of its own). Every call carries
- * `authorization: Bearer <token>`: the figures are with authentication on.
+ * Scenarios (suite.ts; `--only a,b` or QUOTA_BENCH_SCENARIOS, default `all`):
+ * - keys: CheckLimit over 10,000 keys; hot: CheckLimit on one key (the bench's user rule of 10^9
+ *   a minute, so that every call is a decision that counts and none is denied);
+ * - batch-keys, batch-hot: the same through the client package's connect(), whose default
+ *   batching sends concurrent checkLimit calls as CheckLimits calls (decisions counted);
+ * - quota: CheckCommandQuota over 10,000 users (default shell rule); record: durable
+ *   RecordExecution over 10,000 users, counted when recorded;
+ * - mix: 80 % CheckLimit, 10 % CheckCommandQuota, 10 % RecordExecution settling the mix's own
+ *   reservations, with QUOTA_BENCH_WATCHERS WatchLoad streams open;
+ * - watch: CheckLimit over 10,000 keys with QUOTA_BENCH_WATCHERS WatchLoad streams open;
+ * - noop: the no-op baseline of each selected scenario (CheckLimit's serves keys and hot; the
+ *   batched one serves both batch scenarios); peer: the peer over 10,000 keys and on one hot key.
+ * Groups: all (every scenario above), limit (keys, hot, batch-keys, batch-hot, noop, peer),
+ * baselines (noop, peer). Outside `all`, each on a server of its own: the command-quota detail
+ * (commandQuota.ts: quota-users, quota-one, record-users, record-one, record-users-unreserved,
+ * record-one-unreserved; groups command and record), audit (audit.ts: the violation audit's cost)
+ * and floor (floorBench.ts: bare grpc-js from memory).
+ *
+ * Env: QUOTA_BENCH_SECONDS (per loop, default 5), QUOTA_BENCH_WARMUP_SECONDS (closed-loop warm-up
+ * of each server, shared by the methods its scenarios call, default SECONDS),
+ * QUOTA_BENCH_SETTLE_MS (pause before each open loop, default 10000; a closed loop waits a
+ * second at most), QUOTA_BENCH_RATE (open-loop calls/s, default 2000), QUOTA_BENCH_CONCURRENCY
+ * (default 64), QUOTA_BENCH_WATCHERS (default 500), QUOTA_BENCH_SCENARIOS, QUOTA_BENCH_CLIENT
+ * (http2, a minimal gRPC client on a TCP socket that leaves the CPU to the server, the default;
+ * or grpc-js), DATABASE_URL (the database to use instead of an embedded one; no database CPU
+ * figure then), QUOTA_BENCH_TARGET=host:port (a running service to measure instead of starting
+ * one, with QUOTA_BENCH_TOKEN, an admin token of it: no CPU or memory figures, and no baselines,
+ * which need this machine's server and database). QUOTA_* variables reach the servers started.
  */
-import { connect, RateLimitRule, Scope, type QuotaConnection } from '@quota-authority/client';
-import {
-  CheckLimitRequest,
-  type CheckLimitResponse,
-} from '../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { connect } from '@quota-authority/client';
 import { auditBench } from './audit.js';
+import type { SuiteResults } from './checkTargets.js';
 import { commandQuotaBench } from './commandQuota.js';
-import { CHECK_LIMIT } from './LightClient.js';
-import { caller, closedLoop, measured, Tally, type Caller } from './measure.js';
-import { openLoop } from './openLoop.js';
-import {
-  CLIENT,
-  COMMAND_SCENARIOS,
-  CONCURRENCY,
-  RATE,
-  SCENARIOS,
-  SECONDS,
-  settle,
-  WARMUP_SECONDS,
-} from './settings.js';
-import { startFloorServer, startServer, waitServing } from './startServer.js';
-
-const request = (userId: string): CheckLimitRequest => CheckLimitRequest.fromPartial({ userId });
-
-type Check = Caller<CheckLimitRequest, CheckLimitResponse>;
-
-/** The bench's CheckLimit client for `address` (CLIENT), opened once the server answers. */
-function checkLimitCaller(address: string, client: QuotaConnection, token: string | undefined) {
-  const { call, close } = caller(
-    address,
-    CHECK_LIMIT,
-    (req, metadata, callback) => client.raw.quota.checkLimit(req, metadata, callback),
-    token,
-  );
-  return { check: call, close };
-}
-
-/** The generated client's options, for the service and the floor alike. */
-const CONNECT_OPTIONS = {
-  timeoutMs: 10_000,
-  channelOptions: { 'grpc.enable_channelz': 0, 'grpc.enable_retries': 0 },
-};
-
-/** CheckLimit at CONCURRENCY in flight for `seconds`, the user of call i being `key(i)`. */
-function checkLoop(
-  check: Check,
-  name: string,
-  key: (i: number) => string,
-  seconds = SECONDS,
-): Promise<Tally> {
-  return closedLoop(new Tally(name), (i) => check(request(key(i))), seconds);
-}
+import { floorBench } from './floorBench.js';
+import { printReport } from './printReport.js';
+import { runPeerSuite } from './runPeerSuite.js';
+import { runServerSuite } from './runServerSuite.js';
+import { COMMAND_SCENARIOS, SCENARIOS } from './settings.js';
+import { startBenchDatabase } from './startBenchDatabase.js';
+import { startServer, waitServing } from './startServer.js';
+import { SUITE } from './suite.js';
 
 async function main(): Promise<void> {
+  const started = performance.now();
   const target = process.env['QUOTA_BENCH_TARGET'];
-  const serving = ['keys', 'hot', 'open', ...COMMAND_SCENARIOS] as const;
-  if (serving.some((s) => SCENARIOS.has(s))) {
-    const server = target ? undefined : await startServer();
-    const address = target ?? server!.address;
-    const token = target ? process.env['QUOTA_BENCH_TOKEN'] : server!.token;
-    const client = connect({ address: address, ...CONNECT_OPTIONS, token });
-    try {
-      await waitServing(client);
-      const pid = server?.child.pid;
-      await checkLimitBench(address, client, token, pid);
-      await commandQuotaBench({ address, client, token, pid });
-    } finally {
-      client.close();
-      await server?.stop();
-    }
-  }
+  await suite(target);
+  if (COMMAND_SCENARIOS.some((s) => SCENARIOS.has(s))) await commandDetail(target);
   if (SCENARIOS.has('audit')) {
     if (target) console.log('audit: skipped, QUOTA_BENCH_TARGET is set');
     else await auditBench();
   }
-  if (!SCENARIOS.has('floor')) return;
-  // The floor is this machine's: against a server elsewhere it would say nothing about it.
-  if (target) console.log('floor: skipped, QUOTA_BENCH_TARGET is set');
-  // The service and its database are stopped by now, so the floor has the machine to itself.
-  else await floor();
+  if (SCENARIOS.has('floor')) {
+    // The floor is this machine's: against a server elsewhere it would say nothing about it.
+    if (target) console.log('floor: skipped, QUOTA_BENCH_TARGET is set');
+    else await floorBench();
+  }
+  console.log(`\nbench: ${Math.round((performance.now() - started) / 1000)} s in all`);
 }
 
-/** The CheckLimit scenarios that are selected (keys, hot, open), after their own warm-up. */
-async function checkLimitBench(
-  address: string,
-  client: QuotaConnection,
-  token: string | undefined,
-  pid: number | undefined,
-): Promise<void> {
-  if (!['keys', 'hot', 'open'].some((s) => SCENARIOS.has(s as 'keys'))) return;
-  // One user rule that never denies, so every call is a full decision that counts.
-  for (const r of (await client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }))
-    .rules) {
-    if (r.scope === Scope.SCOPE_USER)
-      await client.admin.setRateLimitRuleEnabled({ name: r.name, enabled: false });
+/** The selected suite scenarios against the service, then their baselines; then the report. */
+async function suite(target: string | undefined): Promise<void> {
+  const selected = SUITE.filter((s) => SCENARIOS.has(s.name));
+  let noop = SCENARIOS.has('noop');
+  let peer = SCENARIOS.has('peer');
+  if (target && (noop || peer)) {
+    console.log('noop, peer: skipped, QUOTA_BENCH_TARGET is set');
+    noop = peer = false;
   }
-  await client.admin.upsertRateLimitRule({
-    rule: RateLimitRule.fromPartial({
-      name: 'bench-user',
-      scope: Scope.SCOPE_USER,
-      match: '*',
-      limit: 1_000_000_000,
-      window: { seconds: 60, nanos: 0 },
-    }),
-  });
-  const { check, close } = checkLimitCaller(address, client, token);
-  console.log(
-    `quota-authority CheckLimit bench against ${address}: ${SECONDS} s per scenario, ${CONCURRENCY} in flight, ${CLIENT} client`,
-  );
-  // Warm-up: connections, prepared statements, JIT.
-  await checkLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
-  if (SCENARIOS.has('keys')) {
-    await settle();
-    await measured(pid, () =>
-      checkLoop(check, `10,000 keys, ${CONCURRENCY} in flight`, (i) => `key-${i % 10_000}`),
-    );
+  if (selected.length === 0 && !noop && !peer) return;
+  // Baselines asked for alone: those of every scenario.
+  const compared = selected.length > 0 ? selected : SUITE;
+  const baselines = new Set(compared.map((s) => s.noop));
+  const db = target ? undefined : await startBenchDatabase();
+  let results: SuiteResults;
+  try {
+    // In this order: the service, then the no-op baseline, then the peer.
+    results = {
+      service: await runServerSuite('service', selected, db),
+      noop: noop
+        ? await runServerSuite(
+            'no-op',
+            SUITE.filter((s) => baselines.has(s.name)),
+            db,
+          )
+        : new Map(),
+      peer: peer && db ? await runPeerSuite(db, new Set(compared.map((s) => s.peer))) : new Map(),
+    };
+  } finally {
+    await db?.stop();
   }
-  if (SCENARIOS.has('hot')) {
-    await settle();
-    await measured(pid, () => checkLoop(check, `1 hot key, ${CONCURRENCY} in flight`, () => 'hot'));
-  }
-  if (SCENARIOS.has('open')) {
-    await settle();
-    await measured(pid, () =>
-      openLoop(check, `open loop, ${RATE}/s offered`, (n) => request(`open-${n % 10_000}`)),
-    );
-  }
-  close();
-  await client.admin.deleteRateLimitRule({ name: 'bench-user' });
+  printReport(results);
 }
 
-/** The open loop against the floor server, warmed up and settled the same way. */
-async function floor(): Promise<void> {
-  const server = await startFloorServer();
-  const client = connect({ address: server.address, ...CONNECT_OPTIONS, token: server.token });
+/** The command-quota detail scenarios (commandQuota.ts), on a server of their own. */
+async function commandDetail(target: string | undefined): Promise<void> {
+  const server = target ? undefined : await startServer();
+  const address = target ?? server!.address;
+  const token = target ? process.env['QUOTA_BENCH_TOKEN'] : server!.token;
+  const client = connect({ address, token, deadlineMs: 10_000 });
   try {
     await waitServing(client);
-    const { check, close } = checkLimitCaller(server.address, client, server.token);
-    try {
-      await checkLoop(check, 'warm-up', (i) => `warm-${i % 10_000}`, WARMUP_SECONDS);
-      await settle();
-      await measured(server.child.pid, () =>
-        openLoop(check, `floor: grpc-js from memory, ${RATE}/s`, (n) =>
-          request(`open-${n % 10_000}`),
-        ),
-      );
-    } finally {
-      close();
-    }
+    await commandQuotaBench({ address, client, token, pid: server?.child.pid });
   } finally {
     client.close();
-    await server.stop();
+    await server?.stop();
   }
 }
+
+// Exiting runs the 'exit' listeners that stop the servers and the database the bench started.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 
 main().catch((err: unknown) => {
   console.error(err);

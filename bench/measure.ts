@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { LightClient, type UnaryMethod } from './LightClient.js';
+import { watchPeakRss } from './peakRss.js';
 import { machineCpu, treeCpu } from './processCpu.js';
 import { CLIENT, CONCURRENCY, SECONDS } from './settings.js';
 
@@ -33,8 +34,16 @@ export function caller<Req, Res>(
   token: string | undefined,
 ): { call: Caller<Req, Res>; close: () => void } {
   if (CLIENT === 'http2') {
-    const light = new LightClient(address, method, token);
-    return { call: (req) => light.call(req), close: () => light.close() };
+    let light = new LightClient(address, method, token);
+    return {
+      call: (req) => {
+        // As real clients do, a connection the server closed (idle for QUOTA_IDLE_TIMEOUT_MS
+        // between two scenarios) is opened again by the next call.
+        if (light.closed) light = new LightClient(address, method, token);
+        return light.call(req);
+      },
+      close: () => light.close(),
+    };
   }
   const metadata = new Metadata();
   if (token) metadata.set('authorization', `Bearer ${token}`);
@@ -57,6 +66,7 @@ export class Tally {
   /** Why it ended before its time, if it did. */
   note = '';
   private readonly latencies: number[] = [];
+  private readonly errorMessages = new Map<string, number>();
   private readonly started = performance.now();
 
   /** `allowedAs`: what an allowed outcome is called in the report ("allowed", "stored"). */
@@ -73,70 +83,158 @@ export class Tally {
     this.latencies.push(latencyMs);
   }
 
-  failed(): void {
+  /** A call that failed; the first few distinct messages are kept for the report. */
+  failed(err?: unknown): void {
     this.calls++;
     this.errors++;
+    const message = err instanceof Error ? err.message : String(err);
+    const seen = this.errorMessages.get(message);
+    if (seen !== undefined || this.errorMessages.size < 3)
+      this.errorMessages.set(message, (seen ?? 0) + 1);
   }
 
-  report(): void {
+  /** The figures so far: calls a second since it started, and latency percentiles. */
+  summary(): Summary {
     const seconds = (performance.now() - this.started) / 1000;
     const sorted = Float64Array.from(this.latencies).sort();
     const at = (p: number) =>
       sorted.length === 0
-        ? 'n/a'
-        : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2);
+        ? undefined
+        : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+    return {
+      name: this.name,
+      seconds,
+      calls: this.calls,
+      errors: this.errors,
+      allowed: this.allowed,
+      denied: this.denied,
+      degraded: this.degraded,
+      perSecond: (this.calls - this.errors) / seconds,
+      p50Ms: at(50),
+      p99Ms: at(99),
+      maxMs: at(100),
+      note: [this.note, ...[...this.errorMessages].map(([message, n]) => `${n} failed: ${message}`)]
+        .filter((n) => n !== '')
+        .join('; '),
+    };
+  }
+
+  report(): Summary {
+    const s = this.summary();
+    const ms = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(2));
     const line = [
-      this.name.padEnd(50),
-      `${Math.round(this.calls / seconds)
-        .toString()
-        .padStart(7)} decisions/s`,
-      `p50 ${at(50)} ms`,
-      `p99 ${at(99)} ms`,
-      `max ${at(100)} ms`,
-      `(${this.calls} calls, ${this.errors} errors, ${this.allowed} ${this.allowedAs}, ${this.denied} denied, ${this.degraded} degraded${this.note ? `; ${this.note}` : ''})`,
+      this.name.padEnd(58),
+      `${Math.round(s.perSecond).toString().padStart(7)} decisions/s`,
+      `p50 ${ms(s.p50Ms)} ms`,
+      `p99 ${ms(s.p99Ms)} ms`,
+      `max ${ms(s.maxMs)} ms`,
+      `(${s.calls} calls, ${s.errors} errors, ${s.allowed} ${this.allowedAs}, ${s.denied} denied, ${s.degraded} degraded${s.note ? `; ${s.note}` : ''})`,
     ];
     console.log(line.join('  '));
+    return s;
   }
 }
 
+/** What a scenario measured, from its Tally. */
+export interface Summary {
+  readonly name: string;
+  readonly seconds: number;
+  readonly calls: number;
+  readonly errors: number;
+  readonly allowed: number;
+  readonly denied: number;
+  readonly degraded: number;
+  /** Answered calls a second: every answered call is a decision, a failed one (shed…) none. */
+  readonly perSecond: number;
+  /** Latency percentiles of the answered calls, in ms; undefined when none was answered. */
+  readonly p50Ms: number | undefined;
+  readonly p99Ms: number | undefined;
+  readonly maxMs: number | undefined;
+  readonly note: string;
+}
+
+/** A scenario's figures with the CPU time per answered call and the server's peak memory. */
+export interface Measurement extends Summary {
+  /**
+   * CPU time of the server process per answered call (per decision), in µs; undefined when it
+   * is not a local child.
+   */
+  readonly serverUs: number | undefined;
+  /** Of the PostgreSQL processes (local ones only), in µs. */
+  readonly databaseUs: number | undefined;
+  /** Of this process: the load generator (and, for the peer, the rate limiter itself). */
+  readonly clientUs: number;
+  /** The server's peak resident memory over the scenario, in bytes. */
+  readonly serverPeakRss: number | undefined;
+  /**
+   * Cores that processes other than the bench's kept busy meanwhile (from /proc/stat): the
+   * machine is shared, and a busy one lowers every figure.
+   */
+  readonly otherCores: number | undefined;
+}
+
 /**
- * Runs a scenario and prints its figures, with the CPU time per call of the server, of the
- * PostgreSQL processes it started, and of this client, where the server is a local child; and
- * how many cores other processes kept busy meanwhile (the bench shares the machine: a busy
- * machine lowers every figure, and this says when it was).
+ * Runs a scenario and prints its figures, with the CPU time per answered call of the server (where it is
+ * a local child), of the PostgreSQL processes below `databaseRoot` (the server's by default: the
+ * database it embeds), and of this client; the server's peak resident memory; and how many cores
+ * other processes kept busy meanwhile (the bench shares the machine: a busy machine lowers every
+ * figure, and this says when it was).
  */
 export async function measured(
   serverPid: number | undefined,
   run: () => Promise<Tally>,
-): Promise<void> {
+  databaseRoot = serverPid,
+): Promise<Measurement> {
+  const cpu = async () => ({
+    server: serverPid === undefined ? undefined : (await treeCpu(serverPid))?.server,
+    database: databaseRoot === undefined ? undefined : (await treeCpu(databaseRoot))?.database,
+  });
   const machineBefore = await machineCpu();
-  const before = serverPid === undefined ? undefined : await treeCpu(serverPid);
+  const before = await cpu();
+  const rss = serverPid === undefined ? undefined : await watchPeakRss(serverPid);
   const client = process.cpuUsage();
   const tally = await run();
   const clientMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(client));
-  const after = serverPid === undefined ? undefined : await treeCpu(serverPid);
+  const serverPeakRss = await rss?.stop();
+  const after = await cpu();
   const machineAfter = await machineCpu();
-  tally.report();
-  const perCall = (ms: number) => `${Math.round((ms * 1000) / Math.max(1, tally.calls))} µs`;
-  const parts: string[] = [];
-  if (before && after) {
-    parts.push(`server ${perCall(after.server - before.server)}`);
-    // Nothing below the server for the floor or an external database: no figure, not 0 µs.
-    const database = after.database - before.database;
-    if (database > 0) parts.push(`database ${perCall(database)}`);
-  }
-  parts.push(`client ${perCall(clientMs)}`);
-  let machine = '';
-  if (before && after && machineBefore && machineAfter) {
-    const total = machineAfter.total - machineBefore.total;
-    const cores = os.availableParallelism();
-    const ours = after.server - before.server + (after.database - before.database) + clientMs;
+  const summary = tally.report();
+  // Per decision: what failed calls cost is part of what the answered ones took.
+  const perCall = (ms: number) => (ms * 1000) / Math.max(1, summary.calls - summary.errors);
+  const spent = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : b - a;
+  const serverMs = spent(before.server, after.server);
+  // No PostgreSQL process seen (the floor, an external database): no figure, not 0 µs.
+  const databaseMs = after.database ? spent(before.database, after.database) : undefined;
+  let machine: { ours: number; others: number } | undefined;
+  if (machineBefore && machineAfter) {
+    // The machine's time is summed over every core: cores × elapsed time.
+    const cores = (ms: number) =>
+      (ms / (machineAfter.total - machineBefore.total)) * os.availableParallelism();
+    const ours = (serverMs ?? 0) + (databaseMs ?? 0) + clientMs;
     const others = Math.max(0, machineAfter.busy - machineBefore.busy - ours);
-    // total is summed over every core: cores × elapsed time.
-    const busy = (ms: number) => ((ms / total) * cores).toFixed(2);
-    machine = `; machine: bench ${busy(ours)}, other processes ${busy(others)} of ${cores} cores`;
+    machine = { ours: cores(ours), others: cores(others) };
   }
-  console.log(`${''.padEnd(50)}  CPU per call: ${parts.join(', ')}${machine}`);
+  const measurement: Measurement = {
+    ...summary,
+    serverUs: serverMs === undefined ? undefined : perCall(serverMs),
+    databaseUs: databaseMs === undefined ? undefined : perCall(databaseMs),
+    clientUs: perCall(clientMs),
+    serverPeakRss,
+    otherCores: machine?.others,
+  };
+  const parts: string[] = [];
+  const us = (v: number) => `${Math.round(v)} µs`;
+  if (measurement.serverUs !== undefined) parts.push(`server ${us(measurement.serverUs)}`);
+  if (measurement.databaseUs !== undefined) parts.push(`database ${us(measurement.databaseUs)}`);
+  parts.push(`client ${us(measurement.clientUs)}`);
+  const busy = machine
+    ? `; machine: bench ${machine.ours.toFixed(2)}, other processes ${machine.others.toFixed(2)} of ${os.availableParallelism()} cores`
+    : '';
+  const memory =
+    serverPeakRss === undefined ? '' : `; server peak RSS ${(serverPeakRss / 1e6).toFixed(1)} MB`;
+  console.log(`${''.padEnd(58)}  CPU per answered call: ${parts.join(', ')}${memory}${busy}`);
+  return measurement;
 }
 
 /**
@@ -162,8 +260,8 @@ export async function closedLoop(
       }
       try {
         tally.answered(await call, performance.now() - t0);
-      } catch {
-        tally.failed();
+      } catch (err) {
+        tally.failed(err);
       }
     }
   };

@@ -28,8 +28,8 @@ export async function openLoop<Req>(
         tally.answered(res, clock() - dueAt);
         finished();
       },
-      () => {
-        tally.failed();
+      (err: unknown) => {
+        tally.failed(err);
         finished();
       },
     );

@@ -1,16 +1,31 @@
 /** The bench's knobs, from the environment (see main.ts) and `--only`. */
 
-export const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
+export const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 5);
 export const WARMUP_SECONDS = Number(process.env['QUOTA_BENCH_WARMUP_SECONDS'] ?? SECONDS);
 export const RATE = Number(process.env['QUOTA_BENCH_RATE'] ?? 2000);
 export const CONCURRENCY = Number(process.env['QUOTA_BENCH_CONCURRENCY'] ?? 64);
 export const SETTLE_MS = Number(process.env['QUOTA_BENCH_SETTLE_MS'] ?? 10_000);
+export const WATCHERS = Number(process.env['QUOTA_BENCH_WATCHERS'] ?? 500);
 export const CLIENT: 'http2' | 'grpc-js' =
   process.env['QUOTA_BENCH_CLIENT'] === 'grpc-js' ? 'grpc-js' : 'http2';
 
-/** The CheckLimit scenarios and the floor. */
-export const LIMIT_SCENARIOS = ['keys', 'hot', 'open', 'floor'] as const;
-/** The command-quota scenarios (CheckCommandQuota and RecordExecution). */
+/**
+ * The scenarios of the suite (suite.ts), each measured at CONCURRENCY in flight and at RATE
+ * offered, against the service and its no-op baseline.
+ */
+export const SUITE_SCENARIOS = [
+  'keys',
+  'hot',
+  'batch-keys',
+  'batch-hot',
+  'quota',
+  'record',
+  'mix',
+  'watch',
+] as const;
+/** The baselines the suite's scenarios are compared with. */
+export const BASELINES = ['noop', 'peer'] as const;
+/** The command-quota scenarios in detail (commandQuota.ts), on a server of their own. */
 export const COMMAND_SCENARIOS = [
   'quota-users',
   'quota-one',
@@ -19,30 +34,34 @@ export const COMMAND_SCENARIOS = [
   'record-users-unreserved',
   'record-one-unreserved',
 ] as const;
-/** The audit's cost: CheckLimit denials at RATE with QUOTA_AUDIT off and on (audit.ts). */
-export const AUDIT_SCENARIOS = ['audit'] as const;
+/**
+ * Outside the default run: the command-quota detail, the audit's cost (audit.ts: CheckLimit
+ * denials at RATE with QUOTA_AUDIT off and on) and the floor (floorServer.ts).
+ */
+export const EXTRA_SCENARIOS = [...COMMAND_SCENARIOS, 'audit', 'floor'] as const;
+export type SuiteScenario = (typeof SUITE_SCENARIOS)[number];
 export type ScenarioName =
-  | (typeof LIMIT_SCENARIOS)[number]
-  | (typeof COMMAND_SCENARIOS)[number]
-  | (typeof AUDIT_SCENARIOS)[number];
+  SuiteScenario | (typeof BASELINES)[number] | (typeof EXTRA_SCENARIOS)[number];
 
 /** Names that stand for several scenarios. */
 const GROUPS: Record<string, readonly ScenarioName[]> = {
-  all: [...LIMIT_SCENARIOS, ...COMMAND_SCENARIOS, ...AUDIT_SCENARIOS],
-  limit: LIMIT_SCENARIOS,
+  all: [...SUITE_SCENARIOS, ...BASELINES],
+  limit: ['keys', 'hot', 'batch-keys', 'batch-hot', ...BASELINES],
+  baselines: BASELINES,
   command: COMMAND_SCENARIOS,
   record: COMMAND_SCENARIOS.filter((s) => s.startsWith('record-')),
 };
 
 /**
  * The scenarios to run: `--only a,b` on the command line, else QUOTA_BENCH_SCENARIOS, else all.
- * Names are scenarios or the groups `all`, `limit` (keys,hot,open,floor), `command` (every
- * command-quota scenario) and `record` (the RecordExecution ones).
+ * Names are scenarios or the groups `all` (the suite and both baselines), `limit` (the CheckLimit
+ * scenarios and both baselines), `baselines` (noop, peer), `command` (every command-quota detail
+ * scenario) and `record` (the RecordExecution ones among them).
  */
 function selectedScenarios(): ReadonlySet<ScenarioName> {
   const at = process.argv.indexOf('--only');
   const list = at >= 0 ? process.argv[at + 1] : (process.env['QUOTA_BENCH_SCENARIOS'] ?? 'all');
-  const known: readonly string[] = GROUPS['all']!;
+  const known: readonly string[] = [...SUITE_SCENARIOS, ...BASELINES, ...EXTRA_SCENARIOS];
   const out = new Set<ScenarioName>();
   for (const name of (list ?? '').split(',').map((s) => s.trim())) {
     if (name === '') continue;
@@ -57,9 +76,16 @@ function selectedScenarios(): ReadonlySet<ScenarioName> {
 export const SCENARIOS = selectedScenarios();
 
 /**
- * A pause before each scenario, so that what the one before left behind (autovacuum of the rows
- * it updated, the garbage of its calls) is not measured as this one. 10 s, because V8's memory
- * reducer collects the old generation of an idle process only 8 s after its allocation drops;
- * after 3 s the collection of a closed-loop scenario's garbage fell inside the open loop.
+ * A pause before each open loop, so that what the one before left behind (autovacuum of the rows
+ * it updated, the garbage of its calls) is not measured as this one's latency. 10 s, because V8's
+ * memory reducer collects the old generation of an idle process only 8 s after its allocation
+ * drops; after 3 s the collection of a closed-loop scenario's garbage fell inside the open loop.
  */
 export const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+/**
+ * The pause before a closed loop: a second at most. A collection that falls inside a closed loop
+ * costs it a few tens of milliseconds out of SECONDS, not its figure.
+ */
+export const pause = (): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(SETTLE_MS, 1000)));

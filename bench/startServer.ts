@@ -21,6 +21,12 @@ export interface BenchServer {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** Servers started and not stopped yet: a bench that exits (Ctrl-C, an error) stops them. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
 /** The heap flags of `npm start`: the bench's servers run as the service runs. */
 const NODE_FLAGS = ['--max-semi-space-size=16', '--no-allocation-site-pretenuring'];
 
@@ -28,13 +34,20 @@ const NODE_FLAGS = ['--max-semi-space-size=16', '--no-allocation-site-pretenurin
  * Starts `node dist/src/main.js serve` on 127.0.0.1 and a free port, with the heap flags of
  * `npm start`, an embedded PostgreSQL in a temporary folder (or DATABASE_URL when set), a new
  * admin token as QUOTA_ADMIN_TOKEN (authentication on, as the service runs), and `env` on top.
+ * `entry` 'no-op' starts the no-op baseline (noopServer.ts) the same way instead.
  */
-export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  entry: 'service' | 'no-op' = 'service',
+): Promise<BenchServer> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quota-bench-'));
-  const main = path.join(here, '..', 'src', 'main.js');
+  const args =
+    entry === 'service'
+      ? [path.join(here, '..', 'src', 'main.js'), 'serve']
+      : [path.join(here, 'noopServer.js')];
   const token = newToken();
-  const server = spawnServer([main, 'serve'], port, token, {
+  const server = spawnServer(args, port, token, {
     ...process.env,
     QUOTA_HOST: '127.0.0.1',
     QUOTA_PORT: String(port),
@@ -78,7 +91,13 @@ function spawnServer(
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  running.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
   return {
     child,
     address: `127.0.0.1:${port}`,
@@ -92,16 +111,18 @@ function spawnServer(
 
 /**
  * Resolves once the server answers an admin call that reads the database (one that answers
- * from memory could succeed before the database is up); gives up after 30 s.
+ * from memory could succeed before the database is up), or `probe` when given; gives up after
+ * 30 s.
  */
-export async function waitServing(client: QuotaConnection): Promise<void> {
+export async function waitServing(
+  client: QuotaConnection,
+  probe: () => Promise<unknown> = () =>
+    client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED }, { deadlineMs: 1000 }),
+): Promise<void> {
   const until = Date.now() + 30_000;
   for (;;) {
     try {
-      await client.admin.listRateLimitRules(
-        { scope: Scope.SCOPE_UNSPECIFIED },
-        { deadlineMs: 1000 },
-      );
+      await probe();
       return;
     } catch (err) {
       if (Date.now() > until) throw err;

@@ -8,7 +8,8 @@
  * Run: npm run build && node dist/bench/watchers.js
  */
 import { readFile } from 'node:fs/promises';
-import { connect, type LoadSnapshot, type QuotaStream } from '@quota-authority/client';
+import { connect } from '@quota-authority/client';
+import { openWatchers, type Watchers } from './openWatchers.js';
 import { cpuTicks, TICKS } from './processCpu.js';
 import { startServer, waitServing } from './startServer.js';
 
@@ -48,25 +49,19 @@ async function main(): Promise<void> {
   const server = await startServer({ LOG_LEVEL: 'warn' });
   const pid = server.child.pid!;
   const client = connect({ address: server.address, token: server.token });
-  let received = 0;
-  const streams: QuotaStream<LoadSnapshot>[] = [];
+  let watchers: Watchers | undefined;
   try {
     await waitServing(client);
     // Let start-up work (first samples, JIT) settle before the first window.
     await new Promise((r) => setTimeout(r, 3000));
     console.log(`WatchLoad cost, ${SECONDS} s windows, server pid ${pid}`);
-    await measure(pid, '0 watchers', () => received);
-    for (let i = 0; i < WATCHERS; i++) {
-      const stream = client.quota.watchLoad({ interval: undefined, hosts: [] });
-      void (async () => {
-        for await (const snapshot of stream) if (snapshot) received++;
-      })().catch(() => undefined);
-      streams.push(stream);
-    }
+    await measure(pid, '0 watchers', () => 0);
+    const opened = await openWatchers(server.address, server.token, WATCHERS);
+    watchers = opened;
     await new Promise((r) => setTimeout(r, 3000));
-    await measure(pid, `${WATCHERS} watchers`, () => received);
+    await measure(pid, `${WATCHERS} watchers`, () => opened.received());
   } finally {
-    for (const s of streams) s.cancel();
+    watchers?.close();
     client.close();
     await server.stop();
   }
