@@ -1,8 +1,8 @@
 /**
  * The no-op baseline: the service's server stack with decisions that do nothing. It is built from
  * the service's own parts as src/app/startApp.ts builds them (the same config from the same env,
- * logger, database pool and change feed, token authentication, metrics and the one log line per
- * call, host load sampling, WatchLoad and ReportLoad, the grpc-js server with the service's
+ * logger, database pool and change feed, token authentication, metrics and the call log, host
+ * load sampling, WatchLoad and ReportLoad, the grpc-js server with the service's
  * options, strict decoding, ConnectionGuard, health and reflection), but CheckLimit, CheckLimits,
  * CheckCommandQuota and RecordExecution answer a fixed answer (noopHandlers.ts) through the same
  * middleware chain, touching neither the domain nor the database. What it serves at 64 in flight
@@ -45,7 +45,10 @@ async function start(): Promise<() => Promise<void>> {
     const metrics = new Metrics();
     const shutdown = new AbortController();
     setMaxListeners(0, shutdown.signal);
-    const base = { middleware: [logCalls(logger, metrics)], shutdown: shutdown.signal };
+    const base = {
+      middleware: [logCalls(logger, metrics, config.logFailedCallsPerSecond)],
+      shutdown: shutdown.signal,
+    };
     const auth = stops.own(await wireAuth(config, logger, db, feed, base));
     const load = stops.own(await wireLoad(config, logger, db, feed, auth.deps));
     const noop = noopHandlers(auth.deps);
