@@ -16,6 +16,7 @@ const alone = ['test/integration/failureMode.test.ts'];
 const ownDatabase = [
   ...alone,
   'test/integration/commandQuotaDurability.test.ts',
+  'test/integration/databaseRestart.test.ts',
   'test/integration/embedded.test.ts',
   'test/integration/embeddedPermissions.test.ts',
 ];
