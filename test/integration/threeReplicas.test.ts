@@ -253,11 +253,12 @@ interface KilledBurst<T> {
 const KILL_CALLS = 300;
 const KILL_LIMIT = 150;
 
-/** Active sessions on the test's database other than the asking one. */
+/** Clients' sessions on the test's database running a statement, other than the asking one. */
 async function activeSessions(waitingForLock = false): Promise<number> {
   const r = await db.query<{ n: string }>(
     `SELECT count(*) AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+      WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend' AND state = 'active'
         AND ($1::boolean IS FALSE OR wait_event_type = 'Lock')`,
     [waitingForLock],
   );
