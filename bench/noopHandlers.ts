@@ -1,9 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { status } from '@grpc/grpc-js';
-import {
-  AdminServiceService,
-  type AdminServiceServer,
-} from '../clients/typescript/src/gen/quota/v1/admin_service.js';
 import type {
   CheckCommandQuotaResponse,
   CheckLimitResponse,
@@ -12,8 +7,7 @@ import type {
 import { Period, Scope } from '../clients/typescript/src/gen/quota/v1/types.js';
 import { handleUnary } from '../src/grpc/handleUnary.js';
 import type { HandlerDeps } from '../src/grpc/HandlerDeps.js';
-import { ADMIN_SERVICE, QUOTA_SERVICE } from '../src/grpc/services.js';
-import { StatusError } from '../src/grpc/toStatus.js';
+import { QUOTA_SERVICE } from '../src/grpc/services.js';
 
 /** What the bench's rate-limit rule answers: allowed, one applied limit, as the service does. */
 function allowed(key: string): CheckLimitResponse {
@@ -70,47 +64,30 @@ function admitted(): CheckCommandQuotaResponse {
 const RESERVATION_ID = randomUUID();
 const EXECUTION_ID = randomUUID();
 
-const unimplemented = (): Promise<never> =>
-  Promise.reject(new StatusError(status.UNIMPLEMENTED, 'not served by the no-op baseline'));
-
 /**
  * The no-op baseline's decision methods: CheckLimit, CheckLimits, CheckCommandQuota and
  * RecordExecution answer a fixed answer of the service's size and shape (a CheckLimit answer
  * names the caller's key, as the service's does) without the domain or the database, through
- * the same adapter and middleware chain (`deps`) as the service's handlers. GetQuotaStatus and
- * every AdminService method are UNIMPLEMENTED (after authentication), the bench calls none.
+ * the same adapter and middleware chain (`deps`) as the service's handlers.
  */
-export function noopHandlers(deps: HandlerDeps): {
-  quota: Pick<
-    QuotaServiceServer,
-    'checkLimit' | 'checkLimits' | 'checkCommandQuota' | 'recordExecution' | 'getQuotaStatus'
-  >;
-  admin: AdminServiceServer;
-} {
-  const admin = Object.fromEntries(
-    Object.entries(AdminServiceService).map(([name, method]) => [
-      name,
-      handleUnary(ADMIN_SERVICE, method.path.split('/').pop()!, deps, unimplemented),
-    ]),
-  ) as unknown as AdminServiceServer;
+export function noopHandlers(
+  deps: HandlerDeps,
+): Pick<
+  QuotaServiceServer,
+  'checkLimit' | 'checkLimits' | 'checkCommandQuota' | 'recordExecution'
+> {
   return {
-    quota: {
-      checkLimit: handleUnary(QUOTA_SERVICE, 'CheckLimit', deps, async (req) =>
-        allowed(req.userId),
-      ),
-      checkLimits: handleUnary(QUOTA_SERVICE, 'CheckLimits', deps, async (req) => ({
-        results: req.checks.map((check) => ({
-          result: { $case: 'response' as const, value: allowed(check.userId) },
-        })),
+    checkLimit: handleUnary(QUOTA_SERVICE, 'CheckLimit', deps, async (req) => allowed(req.userId)),
+    checkLimits: handleUnary(QUOTA_SERVICE, 'CheckLimits', deps, async (req) => ({
+      results: req.checks.map((check) => ({
+        result: { $case: 'response' as const, value: allowed(check.userId) },
       })),
-      checkCommandQuota: handleUnary(QUOTA_SERVICE, 'CheckCommandQuota', deps, async () =>
-        admitted(),
-      ),
-      recordExecution: handleUnary(QUOTA_SERVICE, 'RecordExecution', deps, async () => ({
-        executionId: EXECUTION_ID,
-      })),
-      getQuotaStatus: handleUnary(QUOTA_SERVICE, 'GetQuotaStatus', deps, unimplemented),
-    },
-    admin,
+    })),
+    checkCommandQuota: handleUnary(QUOTA_SERVICE, 'CheckCommandQuota', deps, async () =>
+      admitted(),
+    ),
+    recordExecution: handleUnary(QUOTA_SERVICE, 'RecordExecution', deps, async () => ({
+      executionId: EXECUTION_ID,
+    })),
   };
 }

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Config } from '../config.js';
-import { GrpcServer } from '../grpc/GrpcServer.js';
+import { GrpcServer, type GrpcServerOptions } from '../grpc/GrpcServer.js';
+import type { HandlerDeps } from '../grpc/HandlerDeps.js';
 import { logCalls } from '../grpc/logCalls.js';
 import { loadServerCredentials, tlsMode } from '../grpc/serverCredentials.js';
 import { JobRegistry } from '../jobs/JobRegistry.js';
@@ -23,8 +24,22 @@ import { wireLoad } from './wireLoad.js';
 import { wireQuotas } from './wireQuotas.js';
 import { wireTasks } from './wireTasks.js';
 
+/** What startApp may be given besides the configuration. */
+export interface StartOptions {
+  /**
+   * QuotaService methods served instead of the capabilities' own, through the same adapters and
+   * middleware (`deps`): the bench's no-op baseline is this very process with decisions that do
+   * nothing. @default none
+   */
+  readonly quotaHandlers?: (deps: HandlerDeps) => Partial<GrpcServerOptions['quota']>;
+}
+
 /** The composition root: assembles the capabilities that the wire* files build. */
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<App> {
   // First: a missing TLS file or a key that does not match fails before anything starts.
   const credentials = loadServerCredentials(config.tls);
   const stops = new Stops(logger);
@@ -89,7 +104,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const server = new GrpcServer({
       logger,
       limits: config.server,
-      quota: { ...limits.handlers.quota, ...load.handlers.quota, ...quotas.handlers.quota },
+      quota: {
+        ...limits.handlers.quota,
+        ...load.handlers.quota,
+        ...quotas.handlers.quota,
+        ...options.quotaHandlers?.(deps),
+      },
       admin: {
         ...limits.handlers.admin,
         ...load.handlers.admin,
