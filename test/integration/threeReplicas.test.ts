@@ -81,7 +81,7 @@ async function limitUser(name: string, key: string, limit: number): Promise<void
     await waitFor(async () => {
       const probe = await r.client.quota.checkLimit({ userId: key, resource: 'probe' });
       return probe.limits.some((l) => l.rule === name);
-    });
+    }, 15_000);
   }
   // The probes counted on the key: the burst starts from no count.
   await db.query(`DELETE FROM rate_limit_counters WHERE rule = $1`, [name]);
@@ -97,7 +97,7 @@ async function limitCommands(userId: string, daily: number): Promise<void> {
       const s = await r.client.quota.getQuotaStatus({ userId });
       const command = s.commands.find((c) => c.commandType === COMMAND_TYPE);
       return command?.periods.find((p) => p.period === Period.PERIOD_DAILY)?.limit === daily;
-    });
+    }, 15_000);
   }
 }
 
@@ -290,22 +290,24 @@ async function killMidBurst<T extends { degraded: boolean }>(
     const ids = Array.from({ length: KILL_CALLS }, (_, i) => `${prefix}-${i}`);
     const first = new Map<string, T>();
     const failed: string[] = [];
-    let third!: () => void;
-    const thirdAnswered = new Promise<void>((resolve) => (third = resolve));
+    // Set once a third are answered: callers wait for the row to be held before their next call.
+    let held: Promise<unknown> | undefined;
     const callers = Array.from({ length: 20 }, async (_, c) => {
       for (let i = c; i < KILL_CALLS; i += 20) {
+        await held;
         const id = ids[i]!;
         try {
           first.set(id, await send(onVictim, id));
-          if (first.size === KILL_CALLS / 3) third();
+          if (first.size === KILL_CALLS / 3) {
+            held = holder.query('BEGIN').then(() => holder.query(lock.text, lock.values));
+          }
         } catch (err) {
           failed.push(failure(err));
         }
       }
     });
-    await thirdAnswered;
-    await holder.query('BEGIN');
-    await holder.query(lock.text, lock.values);
+    await waitFor(() => held !== undefined, 15_000);
+    await held;
     await waitFor(async () => (await activeSessions(true)) > 0);
     killServerProcess(victim);
     expect(await victim.exited).toBeNull();
