@@ -68,9 +68,9 @@ interface Call {
   /** performance.now() when sent and when answered. */
   readonly start: number;
   readonly end: number;
-  /** 'normal', 'degraded', or the gRPC code of the error. */
+  /** 'normal' (for RecordExecution: acknowledged), 'degraded', or the gRPC code of the error. */
   readonly outcome: 'normal' | 'degraded' | number;
-  /** Set for a normal answer: whether it admitted. */
+  /** Whether a CheckLimit or CheckCommandQuota answer admitted. */
   readonly allowed?: boolean;
 }
 
