@@ -27,8 +27,11 @@
  * Groups: all (every scenario above), limit (keys, hot, batch-keys, batch-hot, noop, peer),
  * baselines (noop, peer). Outside `all`, each on a server of its own: the command-quota detail
  * (commandQuota.ts: quota-users, quota-one, record-users, record-one, record-users-unreserved,
- * record-one-unreserved; groups command and record), audit (audit.ts: the violation audit's cost)
- * and floor (floorBench.ts: bare grpc-js from memory).
+ * record-one-unreserved; groups command and record), audit (audit.ts: the violation audit's cost),
+ * floor (floorBench.ts: bare grpc-js from memory) and soak (soak.ts: the mix with its watchers at
+ * QUOTA_BENCH_SOAK_RATE, default 500/s, for QUOTA_BENCH_SOAK_SECONDS, default 600; the server's
+ * RSS every 10 s and the calls per minute; met / not met for memory flat within 10 % and no
+ * errors, and a `BENCH-SOAK {json}` line).
  *
  * Env: QUOTA_BENCH_SECONDS (per loop, default 5), QUOTA_BENCH_WARMUP_SECONDS (closed-loop warm-up
  * of each server, shared by the methods its scenarios call, default SECONDS),
@@ -50,6 +53,7 @@ import { printReport } from './printReport.js';
 import { runPeerSuite } from './runPeerSuite.js';
 import { runServerSuite } from './runServerSuite.js';
 import { COMMAND_SCENARIOS, SCENARIOS } from './settings.js';
+import { soakBench } from './soak.js';
 import { startBenchDatabase } from './startBenchDatabase.js';
 import { startServer, waitServing } from './startServer.js';
 import { SUITE } from './suite.js';
@@ -67,6 +71,11 @@ async function main(): Promise<void> {
     // The floor is this machine's: against a server elsewhere it would say nothing about it.
     if (target) console.log('floor: skipped, QUOTA_BENCH_TARGET is set');
     else await floorBench();
+  }
+  if (SCENARIOS.has('soak')) {
+    // Its verdict is the server's memory, which is read from /proc on this machine.
+    if (target) console.log('soak: skipped, QUOTA_BENCH_TARGET is set');
+    else await soakBench();
   }
   console.log(`\nbench: ${Math.round((performance.now() - started) / 1000)} s in all`);
 }

@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { cpuWindow } from './cpuWindow.js';
 import { LightClient, type UnaryMethod } from './LightClient.js';
 import { watchPeakRss } from './peakRss.js';
-import { machineCpu, treeCpu } from './processCpu.js';
 import { CLIENT, CONCURRENCY, SECONDS } from './settings.js';
 
 /** What one answered call decided. */
@@ -185,36 +185,14 @@ export async function measured(
   run: () => Promise<Tally>,
   databaseRoot = serverPid,
 ): Promise<Measurement> {
-  const cpu = async () => ({
-    server: serverPid === undefined ? undefined : (await treeCpu(serverPid))?.server,
-    database: databaseRoot === undefined ? undefined : (await treeCpu(databaseRoot))?.database,
-  });
-  const machineBefore = await machineCpu();
-  const before = await cpu();
+  const window = await cpuWindow(serverPid, databaseRoot);
   const rss = serverPid === undefined ? undefined : await watchPeakRss(serverPid);
-  const client = process.cpuUsage();
   const tally = await run();
-  const clientMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(client));
   const serverPeakRss = await rss?.stop();
-  const after = await cpu();
-  const machineAfter = await machineCpu();
+  const { serverMs, databaseMs, clientMs, cores: machine } = await window.end();
   const summary = tally.report();
   // Per decision: what failed calls cost is part of what the answered ones took.
   const perCall = (ms: number) => (ms * 1000) / Math.max(1, summary.calls - summary.errors);
-  const spent = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined ? undefined : b - a;
-  const serverMs = spent(before.server, after.server);
-  // No PostgreSQL process seen (the floor, an external database): no figure, not 0 µs.
-  const databaseMs = after.database ? spent(before.database, after.database) : undefined;
-  let machine: { ours: number; others: number } | undefined;
-  if (machineBefore && machineAfter) {
-    // The machine's time is summed over every core: cores × elapsed time.
-    const cores = (ms: number) =>
-      (ms / (machineAfter.total - machineBefore.total)) * os.availableParallelism();
-    const ours = (serverMs ?? 0) + (databaseMs ?? 0) + clientMs;
-    const others = Math.max(0, machineAfter.busy - machineBefore.busy - ours);
-    machine = { ours: cores(ours), others: cores(others) };
-  }
   const measurement: Measurement = {
     ...summary,
     serverUs: serverMs === undefined ? undefined : perCall(serverMs),

@@ -4,6 +4,8 @@ import { connect, type LoadSnapshot, type QuotaStream } from '@quota-authority/c
 export interface Watchers {
   /** Snapshots received so far, over every stream. */
   received(): number;
+  /** Streams that ended or failed before close(): a server keeps them open until cancelled. */
+  lost(): number;
   /** Ends the streams and their connection. */
   close(): void;
 }
@@ -22,6 +24,11 @@ export async function openWatchers(
   const streams: QuotaStream<LoadSnapshot>[] = [];
   let received = 0;
   let started = 0;
+  let lost = 0;
+  let closing = false;
+  const ended = () => {
+    if (!closing) lost++;
+  };
   for (let i = 0; i < count; i++) {
     const stream = client.quota.watchLoad({ interval: undefined, hosts: [] });
     let first = true;
@@ -32,14 +39,16 @@ export async function openWatchers(
         if (first) started++;
         first = false;
       }
-    })().catch(() => undefined);
+    })().then(ended, ended);
     streams.push(stream);
   }
   const until = Date.now() + 10_000;
   while (started < count && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   return {
     received: () => received,
+    lost: () => lost,
     close() {
+      closing = true;
       for (const s of streams) s.cancel();
       client.close();
     },

@@ -1,7 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 
 /** Resident memory of `pid` now (VmRSS) and its peak since the last reset (VmHWM), in bytes. */
-async function residentMemory(pid: number): Promise<{ now: number; peak: number } | undefined> {
+export async function residentMemory(
+  pid: number,
+): Promise<{ now: number; peak: number } | undefined> {
   let status: string;
   try {
     status = await readFile(`/proc/${pid}/status`, 'utf8');

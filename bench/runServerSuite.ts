@@ -26,7 +26,7 @@ export interface ScenarioResult {
 }
 
 /** The generated client's options, for the service and the no-op baseline alike. */
-const CONNECT_OPTIONS = {
+export const CONNECT_OPTIONS = {
   deadlineMs: 10_000,
   channelOptions: { 'grpc.enable_channelz': 0, 'grpc.enable_retries': 0 },
 };
@@ -102,7 +102,7 @@ export async function runServerSuite(
  * One user rule of 10^9 a minute, so that every CheckLimit is a full decision that counts and
  * none is denied; the database's other user rules are disabled, so that it is the only one.
  */
-async function useBenchRule(client: QuotaConnection): Promise<void> {
+export async function useBenchRule(client: QuotaConnection): Promise<void> {
   const { rules } = await client.admin.listRateLimitRules({ scope: Scope.SCOPE_UNSPECIFIED });
   for (const r of rules) {
     if (r.scope === Scope.SCOPE_USER && r.name !== RULE)
@@ -120,7 +120,7 @@ async function useBenchRule(client: QuotaConnection): Promise<void> {
 }
 
 /** The bench client's callers on connections of their own, and the batching client's checkLimit. */
-function openCallers(
+export function openCallers(
   address: string,
   client: QuotaConnection,
   token: string | undefined,
