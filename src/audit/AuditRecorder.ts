@@ -11,6 +11,12 @@ const CHUNK = 5000;
 const CLOCK_SYNC_MS = 10_000;
 /** A clock reading that took longer than this says too little about when it was taken, in ms. */
 const CLOCK_SYNC_MAX_RTT_MS = 1000;
+/**
+ * How far from the store's clock a time the recorder stamps may be, in ms, once a reading was
+ * kept and while this host's clock is not stepped: the store read its clock somewhere within
+ * the reading's round trip, and the offset takes the middle of it.
+ */
+export const MAX_STAMP_ERROR_MS = CLOCK_SYNC_MAX_RTT_MS / 2;
 
 export interface AuditRecorderOptions {
   /** Record violations and identity sightings; statistics are counted either way. */
