@@ -64,7 +64,9 @@ describe('500 concurrent WatchLoad streams', () => {
     server = undefined;
     const started = Date.now();
     await s.stop();
-    expect(Date.now() - started).toBeLessThan(1000);
+    // The grace period is 10 s: half of it is far more than ending 500 streams takes (under a
+    // second on an idle machine, up to 2 s seen on a loaded one), far less than waiting it out.
+    expect(Date.now() - started).toBeLessThan(5000);
     const ends = await Promise.all(streams.map((w) => w.ended));
     expect(ends.filter((e) => e !== null)).toHaveLength(0);
   });
