@@ -138,7 +138,7 @@ export function printSoak(r: SoakResult): void {
   const errorsMet = whole.errors === 0 && r.watchers.lost === 0;
   const verdict = (met: boolean) => (met ? 'met    ' : 'not met');
   console.log(
-    `\nSoak (issue 16 point 5). Memory flat: the mean of the server's RSS samples (every ${r.sampleSeconds} s) over the last ${span(windows.late)} is at most ${GROWTH_BOUND.toFixed(2)} × their mean over ${span(windows.early)}, after ${round(windows.warmUp, 0)} s of warm-up (a minute, minutes 2–3 and the last 2 minutes; in a run under 6 minutes each is at most a third of it). No errors: no call failed and no WatchLoad stream ended.`,
+    `\nSoak (issue 16 point 5). Memory flat: the mean of the server's RSS samples (every ${r.sampleSeconds} s) over ${span(windows.late)} is at most ${GROWTH_BOUND.toFixed(2)} × their mean over ${span(windows.early)}: the last 2 minutes against minutes 2–3, after a first minute of warm-up (${round(windows.warmUp, 0)} s here; in a run under 6 minutes each window is at most a third of it). No errors: no call failed and no WatchLoad stream ended.`,
   );
   console.log(
     `  ${verdict(memoryMet)}  memory flat: ${fixed(mb(late), 1)} MB over ${span(windows.late)} vs ${fixed(mb(early), 1)} MB over ${span(windows.early)}: ${fixed(growth, 3)}× (bound ≤ ${GROWTH_BOUND.toFixed(2)}×)`,

@@ -9,6 +9,8 @@ interface ProcStat {
   readonly parent: number;
   /** User plus system time, in ticks. */
   readonly ticks: number;
+  /** User plus system time of the children it has waited for (cutime, cstime), in ticks. */
+  readonly reaped: number;
 }
 
 function parseStat(stat: string): ProcStat {
@@ -20,8 +22,10 @@ function parseStat(stat: string): ProcStat {
     pid: Number(stat.slice(0, open).trim()),
     command: stat.slice(open + 1, close),
     parent: Number(fields[1]),
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command; cutime
+    // and cstime follow.
     ticks: Number(fields[11]) + Number(fields[12]),
+    reaped: Number(fields[13]) + Number(fields[14]),
   };
 }
 
@@ -38,9 +42,10 @@ export interface TreeCpu {
 
 /**
  * CPU time of `rootPid` and, apart, of every `postgres` process descended from it (the embedded
- * database and its backends), from /proc. Processes that end between two readings take their
- * time with them; a bench's connections stay open, so that is the odd short-lived backend.
- * Undefined where there is no /proc.
+ * database and its backends), from /proc. A `postgres` process counts the time of the children
+ * it has waited for too: the postmaster reaps the backends and autovacuum workers that end
+ * between two readings, which would otherwise take their time with them (a minute of the soak
+ * then read negative). Undefined where there is no /proc.
  */
 export async function treeCpu(rootPid: number): Promise<TreeCpu | undefined> {
   let names: string[];
@@ -67,7 +72,7 @@ export async function treeCpu(rootPid: number): Promise<TreeCpu | undefined> {
   let database = 0;
   const below = [...(children.get(rootPid) ?? [])];
   for (let s = below.pop(); s; s = below.pop()) {
-    if (s.command === 'postgres') database += s.ticks;
+    if (s.command === 'postgres') database += s.ticks + s.reaped;
     below.push(...(children.get(s.pid) ?? []));
   }
   return { server: (root.ticks * 1000) / TICKS, database: (database * 1000) / TICKS };
