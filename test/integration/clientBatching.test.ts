@@ -1,5 +1,4 @@
 import { createServer } from 'node:net';
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
@@ -7,11 +6,11 @@ import {
   QuotaUnavailableError,
   RateLimitRule,
   Scope,
-  type CheckLimitRequest,
   type ConnectOptions,
 } from '@quota-authority/client';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
+import { checkRecorder } from '../support/checkRecorder.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /** Client micro-batching: concurrent checkLimit calls of one connection as CheckLimits calls. */
@@ -38,24 +37,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** Records each call's method and the checks it sent (one for CheckLimit, all of CheckLimits). */
-function recording(): { interceptor: Interceptor; calls: { method: string; checks: string[] }[] } {
-  const calls: { method: string; checks: string[] }[] = [];
-  return {
-    calls,
-    interceptor: (options, nextCall) =>
-      new InterceptingCall(nextCall(options), {
-        sendMessage: (message: unknown, next) => {
-          const m = message as { checks?: CheckLimitRequest[] } & CheckLimitRequest;
-          const checks = (m.checks ?? [m]).map((c) => c.requestId || c.userId);
-          calls.push({ method: options.method_definition.path.split('/')[2]!, checks });
-          next(message);
-        },
-      }),
-  };
-}
-
-function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions> = {}) {
+function client(rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) {
   return connect({
     address: server.address,
     token: TEST_ADMIN_TOKEN,
@@ -66,7 +48,7 @@ function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions>
 
 describe('client batching', () => {
   it('sends concurrent calls as few CheckLimits calls, each caller with its own answer', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec);
     try {
       const answers = await Promise.all(
@@ -85,7 +67,7 @@ describe('client batching', () => {
   });
 
   it('gives each caller its own typed error, the others their answers', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec);
     try {
       const results = await Promise.allSettled([
@@ -114,7 +96,7 @@ describe('client batching', () => {
   });
 
   it('sends one CheckLimit per call with batching: false', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec, { batching: false });
     try {
       await Promise.all(
@@ -128,7 +110,7 @@ describe('client batching', () => {
 
   it('fails each caller of a failed batch with the typed error, and retries only request_ids', async () => {
     const port = await closedPort();
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = connect({
       address: `127.0.0.1:${port}`,
       token: TEST_ADMIN_TOKEN,
@@ -155,7 +137,7 @@ describe('client batching', () => {
   });
 
   it('keeps each CheckLimits call within maxBatchBytes', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec, { batching: { maxBatchBytes: 1024 } });
     try {
       const answers = await Promise.all(

@@ -1,10 +1,8 @@
 import {
-  InterceptingCall,
   Metadata,
   Server,
   ServerCredentials,
   status,
-  type Interceptor,
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
@@ -22,6 +20,7 @@ import {
   type ConnectOptions,
 } from '@quota-authority/client';
 import { useTestServer } from '../support/testServer.js';
+import { checkRecorder } from '../support/checkRecorder.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /**
@@ -149,28 +148,7 @@ beforeAll(async () => {
   });
 });
 
-/**
- * Records each call's method and checks (userIds); a CheckLimits call is held until `release()`
- * when `hold` is set, with its deadline already running.
- */
-function recording(hold = false) {
-  const calls: Recorded[] = [];
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const interceptor: Interceptor = (options, nextCall) =>
-    new InterceptingCall(nextCall(options), {
-      sendMessage: (message: unknown, next) => {
-        const m = message as { checks?: CheckLimitRequest[] } & CheckLimitRequest;
-        const method = options.method_definition.path.split('/')[2]!;
-        calls.push({ method, checks: (m.checks ?? [m]).map((c) => c.userId) });
-        if (hold && method === 'CheckLimits') void released.then(() => next(message));
-        else next(message);
-      },
-    });
-  return { calls, interceptor, release };
-}
-
-function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions> = {}) {
+function client(rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) {
   return connect({
     address: ctx.server.address,
     token: TEST_ADMIN_TOKEN,
@@ -182,7 +160,7 @@ function client(rec: ReturnType<typeof recording>, more: Partial<ConnectOptions>
 
 describe('client batching: close()', () => {
   it('rejects the callers waiting for a batch at once, with QuotaCancelledError', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec, { batching: { windowMs: 200 } });
     const events: string[] = [];
     // In flight at close(): it fails as grpc-js fails it, or is answered.
@@ -213,7 +191,7 @@ describe('client batching: close()', () => {
 
 describe('client batching: deadlines', () => {
   it('fails only the caller whose deadline passed, not the rest of its batch', async () => {
-    const rec = recording(true);
+    const rec = checkRecorder(true);
     const conn = client(rec);
     try {
       // The first goes at once, alone; the rest wait for it and go as one CheckLimits call.
@@ -244,7 +222,7 @@ describe('client batching: deadlines', () => {
   });
 
   it('does not send a caller whose deadline passed while it waited for its batch', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec, { batching: { windowMs: 200 } });
     try {
       const first = conn.quota.checkLimit({ userId: 'deadline-b' });
@@ -263,7 +241,7 @@ describe('client batching: deadlines', () => {
 
 describe('client batching: a batch too large for the server', () => {
   it('sends each caller of a batch refused for its size alone', async () => {
-    const rec = recording();
+    const rec = checkRecorder();
     const conn = client(rec);
     try {
       // About 220 bytes a check: 20 are over the server's 2048, each alone is under.
