@@ -85,6 +85,8 @@ interface Pending<Item, Answer> {
   readonly ahead: number;
   /** The together() call it was submitted in (0: none): its items count in the order given. */
   readonly group: number;
+  /** Its shared keys (none without `sharedKeys`), worked out once. */
+  readonly keys: readonly string[];
   readonly resolve: (answer: Answer) => void;
   readonly reject: (err: unknown) => void;
   /** In the queue (not in a batch). */
@@ -175,6 +177,7 @@ export class DecisionBatcher<Item, Answer> {
         deadline: now + this.options.answerWithinMs,
         ahead: this.waiting,
         group: this.group,
+        keys: this.options.sharedKeys?.(item) ?? NO_KEYS,
         resolve,
         reject,
         queued: true,
@@ -260,13 +263,11 @@ export class DecisionBatcher<Item, Answer> {
 
   /** Adds (`by` 1) or removes (-1) the shared keys of `batch`'s together() items in flight. */
   private groupKeys(batch: readonly Pending<Item, Answer>[], by: 1 | -1): void {
-    const { sharedKeys } = this.options;
-    if (!sharedKeys) return;
     for (const p of batch) {
-      if (p.group === 0) continue;
+      if (p.group === 0 || p.keys.length === 0) continue;
       let keys = this.groupKeysInFlight.get(p.group);
       if (!keys) this.groupKeysInFlight.set(p.group, (keys = new Map()));
-      for (const k of sharedKeys(p.item)) {
+      for (const k of p.keys) {
         const n = (keys.get(k) ?? 0) + by;
         if (n > 0) keys.set(k, n);
         else keys.delete(k);
@@ -290,7 +291,6 @@ export class DecisionBatcher<Item, Answer> {
     const keys = new Set<string>();
     /** Shared keys of the items that wait. */
     const held = new Set<string>();
-    const { sharedKeys } = this.options;
     let batchKey: string | undefined;
     let aheadSum = 0;
     let waitSum = 0;
@@ -301,7 +301,7 @@ export class DecisionBatcher<Item, Answer> {
       const bk = this.options.batchKey(p.item);
       batchKey ??= bk;
       const idem = this.options.idempotencyKey(p.item);
-      const own = sharedKeys ? sharedKeys(p.item) : [];
+      const own = p.keys;
       const fresh = own.filter((k) => !keys.has(k));
       const inFlight = p.group === 0 ? undefined : this.groupKeysInFlight.get(p.group);
       if (
@@ -428,10 +428,8 @@ export class DecisionBatcher<Item, Answer> {
   }
 
   private shareKeys(a: readonly Pending<Item, Answer>[], b: readonly Pending<Item, Answer>[]) {
-    const { sharedKeys } = this.options;
-    if (!sharedKeys) return false;
-    const keys = new Set(a.flatMap((p) => sharedKeys(p.item)));
-    return b.some((p) => sharedKeys(p.item).some((k) => keys.has(k)));
+    const keys = new Set(a.flatMap((p) => p.keys));
+    return b.some((p) => p.keys.some((k) => keys.has(k)));
   }
 
   private requeue(items: Pending<Item, Answer>[]): void {
@@ -471,6 +469,8 @@ export class DecisionBatcher<Item, Answer> {
     fn();
   }
 }
+
+const NO_KEYS: readonly string[] = [];
 
 /** The earliest deadline of `pending` (Infinity for none). */
 function earliest(pending: readonly { readonly deadline: number }[]): number {
