@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { fixed, markdownTable } from './markdownTable.js';
 import { checkTargets, peakRss, ratio, type SuiteResults } from './checkTargets.js';
 import { PEER_LABELS } from './runPeerSuite.js';
 import type { ScenarioResult } from './runServerSuite.js';
@@ -93,8 +94,6 @@ function loop(m: ScenarioResult['closed']) {
 }
 
 const show = (v: number | undefined) => (v === undefined ? '–' : String(v));
-const fixed = (v: number | undefined, digits: number) =>
-  v === undefined ? '–' : v.toFixed(digits);
 
 /**
  * The run's report: a table of every scenario and baseline, one `BENCH {json}` line each, then
@@ -135,16 +134,10 @@ export function printReport(results: SuiteResults): void {
       fixed(f.otherCores, 2),
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const format = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   console.log(
     `\nSummary: decisions/s and CPU per decision at ${CONCURRENCY} in flight (client: this process, the load generator, and for the peer the rate limiter itself); p50 and p99 at ${RATE}/s offered; ${SECONDS} s per loop; the server's peak RSS over both loops; ratios of decisions/s and of p99 to the no-op baseline and to the peer (– where not measured); others: the most cores that other processes on the machine kept busy during either loop (of ${os.availableParallelism()}).`,
   );
-  console.log(format(header));
-  const rule = (w: number, i: number) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`);
-  console.log(`| ${widths.map(rule).join(' | ')} |`);
-  for (const l of lines) console.log(format(l));
+  for (const l of markdownTable(header, lines, true)) console.log(l);
   console.log('');
   for (const row of all) {
     const json = {

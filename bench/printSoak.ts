@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { fixed, markdownTable } from './markdownTable.js';
 import { SOAK_RATE, SOAK_SECONDS } from './settings.js';
 import type { RssSample, SoakMinute, SoakResult } from './soak.js';
 
@@ -30,8 +31,6 @@ function meanRss(samples: readonly RssSample[], [from, to]: readonly [number, nu
 const round = (v: number | undefined, digits = 2) =>
   v === undefined ? undefined : Number(v.toFixed(digits));
 const mb = (bytes: number | undefined) => round(bytes === undefined ? undefined : bytes / 1e6, 1);
-const fixed = (v: number | undefined, digits: number) =>
-  v === undefined ? '–' : v.toFixed(digits);
 const span = ([from, to]: readonly [number, number]) => `${round(from, 0)}–${round(to, 0)} s`;
 
 /** CPU per answered call of the minute, in µs. */
@@ -107,15 +106,10 @@ export function printSoak(r: SoakResult): void {
     f.snapshots === undefined ? '–' : String(f.snapshots),
     fixed(f.otherCores, 2),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const format = (cells: string[]) =>
-    `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
   console.log(
     `\nPer minute of due time: calls due in it and their outcomes; p50, p99 from when each was due; the server's RSS read at the minute's end and its peak within it, and its V8 heap in use at the end (its metrics); CPU per answered call of the server and the database; WatchLoad snapshots received; others: cores other processes on the machine kept busy (of ${os.availableParallelism()}). Server RSS before the first call: ${fixed(mb(r.rssBefore), 1)} MB.`,
   );
-  console.log(format(header));
-  console.log(`| ${widths.map((w) => `${'-'.repeat(w - 1)}:`).join(' | ')} |`);
-  for (const l of lines) console.log(format(l));
+  for (const l of markdownTable(header, lines)) console.log(l);
   for (const [kind, e] of r.errors) {
     console.log(
       `  ${e.count} failed, due from ${e.firstAt.toFixed(1)} s to ${e.lastAt.toFixed(1)} s: ${kind}`,

@@ -128,16 +128,17 @@ export class DecisionBatcher<Item, Answer> {
   private gathering = false;
   /** The pump running is that turn's: what arrived meanwhile has joined the queue. */
   private gathered = false;
-  /** Inside together(): items are queued, none sent, until all of them are. */
-  private holding = 0;
-  /** The together() call being submitted (0: none), and the last one's number. */
+  /**
+   * The together() call being submitted (0: none): its items are queued, none sent, until all
+   * of them are. And the last one's number.
+   */
   private group = 0;
   private groups = 0;
   /** Others waiting when the together() call began: its own items are not a backlog to it. */
   private waitingBeforeGroup = 0;
   /**
    * Per together() call with a batch at the store: the shared keys of its items there, with
-   * how many of its batches hold each. Its next items on those keys wait for them: two batches
+   * how many of those items hold each. Its next items on those keys wait for them: two batches
    * at once would take the key's lock in whichever order they reach the store.
    */
   private readonly groupKeysInFlight = new Map<number, Map<string, number>>();
@@ -202,23 +203,20 @@ export class DecisionBatcher<Item, Answer> {
    * first).
    */
   together<T>(submit: () => T): T {
-    const outer = this.holding === 0;
-    if (outer) {
-      this.group = ++this.groups;
-      this.waitingBeforeGroup = this.waiting;
-    }
-    this.holding += 1;
+    // Nested: its items are the outer call's.
+    if (this.group !== 0) return submit();
+    this.group = ++this.groups;
+    this.waitingBeforeGroup = this.waiting;
     try {
       return submit();
     } finally {
-      this.holding -= 1;
-      if (outer) this.group = 0;
+      this.group = 0;
       this.pump();
     }
   }
 
   private pump(): void {
-    if (this.holding > 0) return;
+    if (this.group !== 0) return;
     while (this.waiting > 0 && this.hasRoom()) {
       // With a batch already at the store, one turn of the event loop first: the calls being
       // read right now join this batch instead of one going alone (a round trip and a commit

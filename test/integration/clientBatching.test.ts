@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
   QuotaInvalidArgumentError,
@@ -8,20 +8,16 @@ import {
   Scope,
   type ConnectOptions,
 } from '@quota-authority/client';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
-import { startTestServer, type TestServer } from '../support/testServer.js';
-import { checkRecorder } from '../support/checkRecorder.js';
+import { useTestServer } from '../support/testServer.js';
+import { checkRecorder, recordedConnection } from '../support/checkRecorder.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /** Client micro-batching: concurrent checkLimit calls of one connection as CheckLimits calls. */
 
-let db: TestDatabase;
-let server: TestServer;
+const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db.url, { QUOTA_DB_TIMEOUT_MS: '5000' });
-  await server.client.admin.upsertRateLimitRule({
+  await ctx.server.client.admin.upsertRateLimitRule({
     rule: RateLimitRule.fromPartial({
       name: 'users-20',
       scope: Scope.SCOPE_USER,
@@ -32,19 +28,8 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await server?.stop();
-  await db?.drop();
-});
-
-function client(rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) {
-  return connect({
-    address: server.address,
-    token: TEST_ADMIN_TOKEN,
-    channelOptions: { interceptors: [rec.interceptor] },
-    ...more,
-  });
-}
+const client = (rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) =>
+  recordedConnection(ctx.server.address, rec, more);
 
 describe('client batching', () => {
   it('sends concurrent calls as few CheckLimits calls, each caller with its own answer', async () => {

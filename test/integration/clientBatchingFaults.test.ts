@@ -20,8 +20,7 @@ import {
   type ConnectOptions,
 } from '@quota-authority/client';
 import { useTestServer } from '../support/testServer.js';
-import { checkRecorder } from '../support/checkRecorder.js';
-import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
+import { checkRecorder, recordedConnection } from '../support/checkRecorder.js';
 
 /**
  * Client micro-batching when something goes wrong (a server answering the wrong number of results,
@@ -148,15 +147,8 @@ beforeAll(async () => {
   });
 });
 
-function client(rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) {
-  return connect({
-    address: ctx.server.address,
-    token: TEST_ADMIN_TOKEN,
-    retry: false,
-    channelOptions: { interceptors: [rec.interceptor] },
-    ...more,
-  });
-}
+const client = (rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) =>
+  recordedConnection(ctx.server.address, rec, { retry: false, ...more });
 
 describe('client batching: close()', () => {
   it('rejects the callers waiting for a batch at once, with QuotaCancelledError', async () => {

@@ -1,4 +1,4 @@
-import { InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,7 +10,6 @@ import {
   typesV1,
   type CheckCommandQuotaResponse,
   type CheckLimitResponse,
-  type CheckLimitsRequest,
   type ConnectOptions,
   type QuotaConnection,
 } from '@quota-authority/client';
@@ -19,6 +18,7 @@ import {
   startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
+import { checkRecorder } from '../support/checkRecorder.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -167,26 +167,13 @@ describe(`three replicas, ${CALLERS} concurrent callers on one key with a limit 
   it(`CheckLimits (the client's batching) admits exactly ${LIMIT}, denies or sheds the rest, none degraded, and stores ${LIMIT}`, async () => {
     await limitUser('three-batched', 'hot-batched', LIMIT);
     // What each connection sent: checks in CheckLimits calls, and CheckLimit calls.
-    const sent = { batched: 0, single: 0, batches: 0 };
-    const counting: Interceptor = (options, nextCall) =>
-      new InterceptingCall(nextCall(options), {
-        sendMessage(message: unknown, next: (message: unknown) => void) {
-          const path = options.method_definition.path;
-          if (path.endsWith('/CheckLimits')) {
-            sent.batches++;
-            sent.batched += (message as CheckLimitsRequest).checks.length;
-          } else if (path.endsWith('/CheckLimit')) {
-            sent.single++;
-          }
-          next(message);
-        },
-      });
+    const rec = checkRecorder();
     // Two connections per replica with the default batching, each ready before the burst.
     const clients = replicas.flatMap((r) =>
-      [0, 1].map(() => open(r, { channelOptions: { interceptors: [counting] } })),
+      [0, 1].map(() => open(r, { channelOptions: { interceptors: [rec.interceptor] } })),
     );
     await Promise.all(clients.map((c) => c.quota.checkLimit({ userId: 'warm' })));
-    Object.assign(sent, { batched: 0, single: 0, batches: 0 });
+    rec.calls.length = 0;
 
     const outcomes = await Promise.all(
       Array.from({ length: CALLERS }, (_, i) =>
@@ -197,6 +184,12 @@ describe(`three replicas, ${CALLERS} concurrent callers on one key with a limit 
       ),
     );
     const counts = tally(outcomes);
+    const batches = rec.calls.filter((c) => c.method === 'CheckLimits');
+    const sent = {
+      batched: batches.reduce((n, c) => n + c.checks.length, 0),
+      single: rec.calls.filter((c) => c.method === 'CheckLimit').length,
+      batches: batches.length,
+    };
     console.log(
       `three replicas, CheckLimits: ${JSON.stringify(counts)}, sent ${JSON.stringify(sent)}`,
     );

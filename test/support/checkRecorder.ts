@@ -1,5 +1,7 @@
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { connect, type ConnectOptions, type QuotaConnection } from '@quota-authority/client';
 import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { TEST_ADMIN_TOKEN } from './tokens.js';
 
 /** A call a client sent: its method, and its checks (one for CheckLimit, all of CheckLimits). */
 export interface RecordedCall {
@@ -31,4 +33,18 @@ export function checkRecorder(hold = false): {
       },
     });
   return { calls, interceptor, release };
+}
+
+/** A connection to `address` (with TEST_ADMIN_TOKEN) whose calls `recorder` records. */
+export function recordedConnection(
+  address: string,
+  recorder: { readonly interceptor: Interceptor },
+  more: Partial<ConnectOptions> = {},
+): QuotaConnection {
+  return connect({
+    address,
+    token: TEST_ADMIN_TOKEN,
+    channelOptions: { interceptors: [recorder.interceptor] },
+    ...more,
+  });
 }

@@ -1,10 +1,10 @@
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { QuotaCallError, toQuotaError } from './errors.js';
+import { status } from '@grpc/grpc-js';
+import { callError, closedError, deadlineError, itemError } from './batchErrors.js';
+import { QuotaCallError } from './errors.js';
 import type {
   CheckLimitRequest,
   CheckLimitResponse,
   CheckLimitsResponse,
-  ItemError,
 } from './gen/quota/v1/quota_service.js';
 
 /** Micro-batching of a connection's CheckLimit calls into CheckLimits calls. */
@@ -292,39 +292,4 @@ function refusedForSize(err: unknown, answered: boolean): boolean {
 function encodedSize(r: CheckLimitRequest): number {
   const text = [r.ip, r.userId, r.apiKey, r.resource, r.requestId, r.path, r.userAgent, r.host];
   return text.reduce((n, s) => n + (s ? Buffer.byteLength(s) + 5 : 0), 10);
-}
-
-/** The typed error a CheckLimit call would have failed with, from a check's ItemError. */
-function itemError(e: ItemError): QuotaCallError {
-  const metadata = new Metadata();
-  if (e.field) metadata.set('invalid-field', e.field);
-  if (e.retryAfter) {
-    const ms = Math.ceil(Number(e.retryAfter.seconds) * 1000 + e.retryAfter.nanos / 1e6);
-    // Both, as the server sends them for a single call (toStatus.ts's retryMetadata).
-    metadata.set('grpc-retry-pushback-ms', String(ms));
-    metadata.set('retry-after-ms', String(ms));
-  }
-  return callError(e.code, e.message, metadata);
-}
-
-/** A caller's deadline passed before its batch answered (or before it was sent). */
-function deadlineError(deadlineMs: number): QuotaCallError {
-  return callError(
-    status.DEADLINE_EXCEEDED,
-    `Deadline exceeded after ${(deadlineMs / 1000).toFixed(3)}s, waiting for its CheckLimits batch`,
-  );
-}
-
-function closedError(): QuotaCallError {
-  return callError(status.CANCELLED, 'connection closed before the call was sent');
-}
-
-/** The typed error of a status made here, shaped as grpc-js shapes a call's. */
-function callError(code: number, details: string, metadata = new Metadata()): QuotaCallError {
-  const err = Object.assign(new Error(`${code} ${status[code] ?? ''}: ${details}`), {
-    code,
-    details,
-    metadata,
-  }) as ServiceError;
-  return toQuotaError(err);
 }
