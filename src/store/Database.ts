@@ -88,7 +88,12 @@ export class Database extends EventEmitter {
     // An idle client whose server went away emits here; without a listener it would crash.
     this.pool.on('error', (err) => {
       // After close, connections still closing see the server's own shutdown: not news.
-      if (!this.closed) options.logger.warn({ err }, 'idle database connection failed');
+      // The message and code only: pg-pool hangs the whole client on the error.
+      if (!this.closed)
+        options.logger.warn(
+          { err: err.message, code: (err as { code?: unknown }).code },
+          'idle database connection failed',
+        );
     });
   }
 
@@ -333,8 +338,9 @@ export function isConnectivityError(err: Error): boolean {
   // The server answered with an error of its own (a lock timeout, a bad value): it is there.
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
-    // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
-    return code.startsWith('08') || code.startsWith('57P0');
+    // Class 08: connection exception; 57P0x: the server is shutting down or restarting;
+    // 53300: no session to be had (the server's or the role's connection limit), so no answer.
+    return code.startsWith('08') || code.startsWith('57P0') || code === '53300';
   }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {

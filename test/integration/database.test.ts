@@ -1,10 +1,11 @@
-import pg from 'pg';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { Database } from '../../src/store/Database.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 let db: TestDatabase;
 let database: Database;
@@ -27,8 +28,7 @@ afterAll(async () => {
 
 describe('Database', () => {
   it('fails a transaction whose connection the server cuts, without an unhandled error', async () => {
-    const killer = new pg.Client({ connectionString: db.url });
-    await killer.connect();
+    const killer = await sqlSession(db.url);
     try {
       const work = database.transaction(async (client) => {
         await client.query(`SELECT set_config('application_name', 'victim', true)`);
@@ -65,8 +65,7 @@ describe('Database', () => {
   it('stays up when the server answers with an error of its own, a lock timeout included', async () => {
     // The test before may have taken the breaker down (a statement past the bound).
     await waitFor(() => database.available, 5000);
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const holder = await sqlSession(db.url);
     try {
       await holder.query('CREATE TABLE IF NOT EXISTS lock_probe (id int PRIMARY KEY)');
       await holder.query('INSERT INTO lock_probe VALUES (1) ON CONFLICT DO NOTHING');
@@ -117,6 +116,38 @@ describe('Database', () => {
       }, 3000);
     } finally {
       await reports.close();
+    }
+  });
+
+  it('takes a server with no session to give (its connection limit) as not answering', async () => {
+    // A role of this test's own with room for one session: the limit a busy cluster's
+    // max_connections sets for everyone, without filling the cluster other files share.
+    const role = `quota_limited_${randomBytes(4).toString('hex')}`;
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 1`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'limited';
+    const seat = await sqlSession(url.toString());
+    const limited = new Database({
+      url: url.toString(),
+      timeoutMs: 1000,
+      poolSize: 2,
+      logger: silentLogger(),
+    });
+    try {
+      const err = await limited.query('SELECT 1').catch((e: unknown) => e);
+      // StoreUnavailableError is what decisions answer with the failure mode, not INTERNAL.
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toMatch(/too many connections/);
+      expect(limited.available).toBe(false);
+      await seat.end();
+      // The seat is free again: the probe's fresh session finds the server answering.
+      await waitFor(() => limited.available, 5000);
+      expect((await limited.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+    } finally {
+      await seat.end().catch(() => undefined);
+      await limited.close();
+      await db.query(`DROP ROLE ${role}`).catch(() => undefined);
     }
   });
 });
