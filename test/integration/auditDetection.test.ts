@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DetectionSettings } from '../../src/audit/ports.js';
 import { ATTACK_BLOCK_RULE } from '../../src/core/decisions.js';
@@ -7,6 +6,7 @@ import { Database } from '../../src/store/Database.js';
 import { PgAttackStore } from '../../src/store/PgAttackStore.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Attack detection on the store, by the database clock: what it flags and when it blocks, with
 // the evidence written at times set relative to the database's now (no waiting).
@@ -197,8 +197,7 @@ describe('a block lifted by an operator', () => {
     expect(await attacks.detect({ ...SETTINGS, blockS: 600 })).toMatchObject({ blocked: 1 });
     // The lift is not committed when detection reads the flags (the block is in force then) and
     // commits while detection waits to write the flag's row.
-    const lifter = new pg.Client({ connectionString: db.url });
-    await lifter.connect();
+    const lifter = await sqlSession(db.url);
     try {
       await lifter.query('BEGIN');
       await lifter.query(

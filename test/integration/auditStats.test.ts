@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Period, typesV1 } from '@quota-authority/client';
 import type { DecisionStats } from '../../clients/typescript/src/gen/quota/v1/admin_service.js';
@@ -18,6 +17,7 @@ import { minuteRule } from '../support/auditCalls.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Decision statistics: exact per rule and per command type across two replicas, replays not
 // counted, and a flush the database refuses keeps its counts.
@@ -233,8 +233,7 @@ describe('a statistics or violations write the database refuses', () => {
       recorder.decided(limitEvent({ rules: [outcome({ rule: 'lk' })], at }));
     recorder.decided(commandEvent({ at }));
 
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
+    const locker = await sqlSession(db.url);
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE decision_stats, violations IN SHARE MODE');
     await expect(recorder.flushStats()).rejects.toMatchObject({ code: '55P03' });
@@ -299,8 +298,7 @@ describe('a write the service gives up on that the database then commits', () =>
    * lock_timeout, and the write commits on the server all the same.
    */
   async function failedButCommitted(table: string, flush: () => Promise<void>): Promise<void> {
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
+    const locker = await sqlSession(db.url);
     try {
       await locker.query('BEGIN');
       await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);

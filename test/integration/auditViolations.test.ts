@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scope } from '@quota-authority/client';
 import { apiKeyPrefix } from '../../src/audit/apiKeyPrefix.js';
@@ -7,6 +6,7 @@ import { checkMany, minuteRule, upsertEverywhere } from '../support/auditCalls.j
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Violations through real servers on one database: a burst counted exactly (two replicas, a
 // buffer far smaller than the burst), what a row records and the filters, and a flush that
@@ -153,8 +153,7 @@ describe('the violation audit', () => {
       }),
     );
     const failuresBefore = c.app.jobs().find((j) => j.name === 'violations-flush')!.failures;
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
+    const locker = await sqlSession(db.url);
     try {
       // SHARE mode: reads go on, inserts wait, and the flush's lock_timeout ends the wait.
       await locker.query('BEGIN');

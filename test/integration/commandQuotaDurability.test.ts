@@ -17,6 +17,7 @@ import {
 } from '../../src/store/startEmbeddedPostgres.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Admitted commands and recorded executions are durable before they are answered: a database
 // killed the moment the last answer arrives has them all after it restarts. Killing a server
@@ -71,8 +72,7 @@ function kill(pid: number): void {
 
 /** A plain client of the restarted database. */
 async function query<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: db!.url });
-  await client.connect();
+  const client = await sqlSession(db!.url);
   try {
     return (await client.query<R>(text)).rows;
   } finally {

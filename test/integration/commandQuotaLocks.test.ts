@@ -6,6 +6,7 @@ import type { ExecutionRecord, QuotaDecisionRequest } from '../../src/quotas/por
 import { Database } from '../../src/store/Database.js';
 import { PgCommandQuotaStore } from '../../src/store/PgCommandQuotaStore.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 /**
  * Lock waits of command quota statements, provoked with a second session that holds rows: a
@@ -53,8 +54,7 @@ beforeAll(async () => {
   // The decision bound of the service's default, and a record budget four times as long.
   database = new Database({ url: db.url, timeoutMs: 250, poolSize: 6, logger: silentLogger() });
   store = new PgCommandQuotaStore(database, { timeoutMs: 250, recordTimeoutMs: 1000 });
-  holder = new pg.Client({ connectionString: db.url });
-  await holder.connect();
+  holder = await sqlSession(db.url);
   // Connections opened and the stored functions planned before the tests: on a loaded machine
   // a cold first decision can take longer than its 250 ms bound, which is not what they test.
   for (let round = 0; round < 2; round++)

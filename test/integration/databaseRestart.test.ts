@@ -23,6 +23,7 @@ import {
   startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // The database stopped (an immediate shutdown: sessions ended, nothing listening) and started
 // again on the same port and data folder, while callers keep deciding on two replicas, one per
@@ -114,8 +115,7 @@ afterAll(async () => {
 
 /** Rows of a query against the test's own PostgreSQL. */
 async function query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
-  const client = new pg.Client({ connectionString: db!.url });
-  await client.connect();
+  const client = await sqlSession(db!.url);
   try {
     return (await client.query<R>(text, values)).rows;
   } finally {

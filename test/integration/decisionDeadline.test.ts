@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LimitService } from '../../src/limits/LimitService.js';
 import type { RuleStore } from '../../src/limits/ports.js';
@@ -9,6 +8,7 @@ import { PgLimitStore } from '../../src/store/PgLimitStore.js';
 import { callerKeys, domainRule, limitInput } from '../support/domain.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // A caller answered with the failure mode must not be counted, however late the database gets
 // to the decision. A small timeout: answers within 450 ms, the database's budget 400 ms.
@@ -85,8 +85,7 @@ describe('a decision past its deadline', () => {
   it('counts nothing for a caller answered with the failure mode while a lock was held', async () => {
     const errors = vi.spyOn(logger, 'error');
     await db.query(`INSERT INTO rate_limit_counters (rule, key) VALUES ('deadline', 'held')`);
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const holder = await sqlSession(db.url);
     try {
       await holder.query('BEGIN');
       await holder.query(

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../../src/log.js';
@@ -10,6 +9,7 @@ import {
   startEmbeddedPostgres,
   type EmbeddedDatabase,
 } from '../../src/store/startEmbeddedPostgres.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Every chmod the start makes is recorded (and still done): a folder the postgres user can
 // already traverse must get no chmod call at all, not one that happens to keep its mode.
@@ -48,8 +48,7 @@ function changes(
 }
 
 async function answers(db: EmbeddedDatabase): Promise<string> {
-  const client = new pg.Client({ connectionString: db.url, connectionTimeoutMillis: 5000 });
-  await client.connect();
+  const client = await sqlSession(db.url, { connectionTimeoutMillis: 5000 });
   try {
     const { rows } = await client.query<{ dir: string }>(
       "SELECT current_setting('data_directory') AS dir",

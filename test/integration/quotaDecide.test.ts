@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import {
@@ -8,6 +7,7 @@ import {
   type DecideLimit,
   type DecideOptions,
 } from '../support/quotaDecide.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // The stored function on its own, at times the test sets: every figure below is worked out by
 // hand from the algorithm, in ms.
@@ -550,8 +550,7 @@ describe('quota_decide: time and deadline', () => {
 
   it('gives up a lock held past the budget, counting nothing', async () => {
     await one([d], at(0));
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const holder = await sqlSession(db.url);
     try {
       await holder.query('BEGIN');
       await holder.query(

@@ -1,10 +1,10 @@
 import { status } from '@grpc/grpc-js';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QuotaCallError } from '@quota-authority/client';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Two replicas on one database: one cleanup at a time, whether started by RunTask or by
 // CleanupOldData, on either. The test holds the first cleanup inside its work (a table lock
@@ -56,8 +56,7 @@ async function holding<T>(
   start: () => Promise<T>,
   meanwhile: (settled: () => boolean) => Promise<void>,
 ): Promise<T> {
-  const holder = new pg.Client({ connectionString: db.url });
-  await holder.connect();
+  const holder = await sqlSession(db.url);
   try {
     await holder.query('BEGIN');
     await holder.query('LOCK TABLE command_executions IN EXCLUSIVE MODE');

@@ -1,5 +1,4 @@
 import { status } from '@grpc/grpc-js';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
@@ -21,6 +20,7 @@ import {
 import { checkRecorder } from '../support/checkRecorder.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
+import { sqlSession } from '../support/sqlSession.js';
 
 // Three server processes (the build that `npm ci` makes) on one database: bursts of 300 callers
 // on one key spread over them, and a replica killed with SIGKILL with decisions in flight while
@@ -277,8 +277,7 @@ async function killMidBurst<T extends { degraded: boolean }>(
   const onVictim = open(victim, { retry: false, batching: false });
   const onSurvivor = open(survivor, { retry: false, batching: false });
   await Promise.all([onVictim, onSurvivor].map((c) => c.quota.checkLimit({ userId: 'warm' })));
-  const holder = new pg.Client({ connectionString: db.url });
-  await holder.connect();
+  const holder = await sqlSession(db.url);
   try {
     const ids = Array.from({ length: KILL_CALLS }, (_, i) => `${prefix}-${i}`);
     const first = new Map<string, T>();

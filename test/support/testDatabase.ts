@@ -26,6 +26,10 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   }
   const url = withDatabase(adminUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // An idle connection the server ends (a test cutting sessions, the server at its connection
+  // limit) would otherwise be an unhandled 'error' event in the test's process; queries made
+  // afterwards still fail or reconnect as usual.
+  pool.on('error', () => undefined);
   return {
     url,
     query: (text, values) => pool.query(text, values),

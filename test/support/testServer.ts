@@ -29,6 +29,9 @@ export async function startTestServer(
     QUOTA_METRICS_PORT: '0',
     LOG_LEVEL: 'silent',
     QUOTA_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    // Half the default: two files at once start up to six servers, each warming its whole
+    // pool, and a PostgreSQL of Debian's defaults takes 100 connections in all.
+    QUOTA_DB_POOL_SIZE: '8',
     ...env,
   });
   const app = await startApp(config, silentLogger());
