@@ -102,8 +102,14 @@ export class Database extends EventEmitter {
    * connection set-up and authentication within its timeout.
    */
   async warm(count = this.options.poolSize): Promise<void> {
-    const clients = await Promise.all(Array.from({ length: count }, () => this.pool.connect()));
-    for (const c of clients) c.release();
+    const opened = await Promise.allSettled(
+      Array.from({ length: count }, () => this.pool.connect()),
+    );
+    // Every connection that opened goes back, even when another failed (the server's
+    // connection limit): one kept out would make close() wait for it for ever.
+    for (const o of opened) if (o.status === 'fulfilled') o.value.release();
+    const failed = opened.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Whether the last call or probe got an answer. */

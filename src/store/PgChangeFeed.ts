@@ -74,6 +74,11 @@ export class PgChangeFeed implements ChangeFeed {
       await client.end().catch(() => undefined);
       throw err;
     }
+    // Stopped while this connection was being made: it is not kept.
+    if (this.stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.client = client;
     // A half-open connection delivers nothing and reports nothing: a ping every few seconds
     // notices it long before TCP keepalive would.
@@ -87,6 +92,7 @@ export class PgChangeFeed implements ChangeFeed {
   }
 
   private retry(delayMs: number): void {
+    if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.connect().catch(() => this.retry(Math.min(delayMs * 2, 5000)));
     }, delayMs);

@@ -144,9 +144,25 @@ describe('Database', () => {
       // The seat is free again: the probe's fresh session finds the server answering.
       await waitFor(() => limited.available, 5000);
       expect((await limited.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+
+      // Warming more connections than the role may have fails the start, and what did open
+      // goes back: closing does not wait for ever on a connection kept out of the pool.
+      const warmed = new Database({
+        url: url.toString(),
+        timeoutMs: 1000,
+        poolSize: 3,
+        logger: silentLogger(),
+      });
+      await limited.close();
+      await expect(warmed.warm()).rejects.toThrow(/too many connections/);
+      const closed = await Promise.race([
+        warmed.close().then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 3000)),
+      ]);
+      expect(closed).toBe(true);
     } finally {
       await seat.end().catch(() => undefined);
-      await limited.close();
+      await limited.close().catch(() => undefined);
       await db.query(`DROP ROLE ${role}`).catch(() => undefined);
     }
   });
