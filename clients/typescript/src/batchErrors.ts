@@ -7,7 +7,10 @@ import type { ItemError } from './gen/quota/v1/quota_service.js';
 /** The typed error a CheckLimit call would have failed with, from a check's ItemError. */
 export function itemError(e: ItemError): QuotaCallError {
   const metadata = new Metadata();
-  if (e.field) metadata.set('invalid-field', e.field);
+  // Metadata takes printable ASCII only (it throws on anything else); this server's field paths
+  // are, but an answer from elsewhere must still reach its caller as an error.
+  if (e.field)
+    metadata.set('invalid-field', /^[ -~]*$/.test(e.field) ? e.field : encodeURI(e.field));
   if (e.retryAfter) {
     const ms = Math.ceil(Number(e.retryAfter.seconds) * 1000 + e.retryAfter.nanos / 1e6);
     // Both, as the server sends them for a single call (toStatus.ts's retryMetadata).
