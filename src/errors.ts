@@ -45,6 +45,18 @@ export class StoreTimeoutError extends StoreUnavailableError {
 }
 
 /**
+ * The store answers, but without the tables or functions this version needs (a database not
+ * migrated yet, or migrated by an older version): it cannot decide, as in an outage, until
+ * `migrate` has run.
+ */
+export class StoreNotMigratedError extends StoreUnavailableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreNotMigratedError';
+  }
+}
+
+/**
  * The service cannot decide in time while the store answers: its own backlog of decisions is
  * longer than the caller's time allows (a burst on one key, more calls than a replica handles).
  * Not an outage, so not the failure mode: the call is refused and may be retried after

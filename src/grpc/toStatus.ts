@@ -5,6 +5,7 @@ import {
   OverloadedError,
   PreconditionError,
   RejectedInputError,
+  StoreNotMigratedError,
   StoreUnavailableError,
   ValidationError,
 } from '../errors.js';
@@ -45,6 +46,13 @@ export function toStatus(err: unknown): MappedStatus {
       details: err.message,
       internal: false,
       metadata: retryMetadata(err.retryAfterMs),
+    };
+  }
+  if (err instanceof StoreNotMigratedError) {
+    return {
+      code: status.UNAVAILABLE,
+      details: 'storage not migrated for this version; retry after migration',
+      internal: false,
     };
   }
   if (err instanceof StoreUnavailableError) {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
+import { StoreNotMigratedError, StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Options of {@link Database}. */
@@ -186,6 +186,8 @@ export class Database extends EventEmitter {
           cause: err,
         });
       }
+      const missing = notMigrated(err);
+      if (missing) throw missing;
       if (err instanceof Error && isConnectivityError(err)) {
         throw new StoreUnavailableError(`database unreachable: ${err.message}`, { cause: err });
       }
@@ -287,7 +289,9 @@ export class Database extends EventEmitter {
         this.markDown(unavailable);
         throw unavailable;
       }
-      throw err;
+      // It answered: up, but without this version's schema.
+      this.lastAnswerAt = performance.now();
+      throw notMigrated(err) ?? err;
     } finally {
       clearTimeout(timer);
     }
@@ -337,6 +341,19 @@ export class Database extends EventEmitter {
     clearTimeout(this.probeTimer);
     await Promise.all([this.pool.end(), this.reportPool.end()]);
   }
+}
+
+/**
+ * SQLSTATEs of a statement naming what the database does not have: a table, column, function
+ * or schema. This service's statements name only what its migrations create, so these mean
+ * the database is not (fully) migrated.
+ */
+const MISSING_SCHEMA = new Set(['42P01', '42703', '42883', '3F000']);
+
+/** StoreNotMigratedError for an answer that says the schema is missing, else undefined. */
+function notMigrated(err: unknown): StoreNotMigratedError | undefined {
+  if (!(err instanceof pg.DatabaseError) || !MISSING_SCHEMA.has(err.code ?? '')) return undefined;
+  return new StoreNotMigratedError(`database is not migrated: ${err.message}`, { cause: err });
 }
 
 /** Errors that mean "no answer from the server", as opposed to an answer that is an error. */

@@ -1,4 +1,6 @@
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QuotaCallError } from '@quota-authority/client';
 import { silentLogger } from '../../src/log.js';
 import { migrate } from '../../src/store/migrate.js';
 import { healthCheck } from '../support/healthCheck.js';
@@ -7,16 +9,27 @@ import { waitFor } from '../support/waitFor.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 
 let db: TestDatabase;
+let bare: TestDatabase;
 let server: TestServer | undefined;
+let bareServer: TestServer | undefined;
 
 beforeAll(async () => {
-  db = await createTestDatabase({ empty: true });
+  [db, bare] = await Promise.all([
+    createTestDatabase({ empty: true }),
+    createTestDatabase({ empty: true }),
+  ]);
 });
 
 afterAll(async () => {
-  await server?.stop();
-  await db?.drop();
+  await Promise.all([server?.stop(), bareServer?.stop()]);
+  await Promise.all([db?.drop(), bare?.drop()]);
 });
+
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (err: QuotaCallError) => ({ code: err.code, details: err.details }),
+  );
 
 describe('an external database', () => {
   it('is NOT_SERVING until migrated, then SERVING without a restart', async () => {
@@ -33,5 +46,30 @@ describe('an external database', () => {
       return status === 'SERVING';
     }).catch(() => undefined);
     expect(status).toBe('SERVING');
+  });
+
+  it('answers UNAVAILABLE naming the migration, never INTERNAL, until migrated; then decides', async () => {
+    bareServer = await startTestServer(bare.url);
+    expect(await healthCheck(bareServer.address, '')).toBe('NOT_SERVING');
+    const { quota, admin } = bareServer.client;
+    const calls = {
+      checkLimit: failure(quota.checkLimit({ userId: 'u' })),
+      checkCommandQuota: failure(quota.checkCommandQuota({ userId: 'u', commandType: 'shell' })),
+      listRateLimitRules: failure(admin.listRateLimitRules({})),
+      listTasks: failure(admin.listTasks({})),
+    };
+    for (const [name, answer] of Object.entries(calls)) {
+      expect(await answer, name).toEqual({
+        code: grpcStatus.UNAVAILABLE,
+        details: expect.stringMatching(/not migrated/) as unknown,
+      });
+    }
+    await migrate(bare.url, silentLogger());
+    await waitFor(async () => (await healthCheck(bareServer!.address, '')) === 'SERVING', 10_000);
+    await waitFor(async () => (await failure(quota.checkLimit({ userId: 'u' }))) === undefined);
+    expect(await quota.checkLimit({ userId: 'u' })).toMatchObject({
+      allowed: true,
+      degraded: false,
+    });
   });
 });
