@@ -45,11 +45,12 @@ export class StoreTimeoutError extends StoreUnavailableError {
 }
 
 /**
- * The store answers, but without the tables or functions this version needs (a database not
- * migrated yet, or migrated by an older version): it cannot decide, as in an outage, until
- * `migrate` has run.
+ * The store answers, but without the tables or functions this version needs while migrations
+ * are pending (a database not migrated yet, or migrated by an older version). Not an outage,
+ * so not the failure mode: a decision cannot be made, and the call is refused (UNAVAILABLE)
+ * until `migrate` has run.
  */
-export class StoreNotMigratedError extends StoreUnavailableError {
+export class StoreNotMigratedError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'StoreNotMigratedError';

@@ -27,11 +27,14 @@ export function wireDatabase(config: Config, logger: Logger) {
         'embedded PostgreSQL ready',
       );
     }
+    // Until the schema check finds nothing pending (checked again every second until then).
+    let migrated = false;
     const db = new Database({
       url,
       timeoutMs: config.dbTimeoutMs,
       poolSize: config.dbPoolSize,
       logger,
+      migrationsPending: () => !migrated,
     });
     stops.push(() => db.close());
     await db.warm();
@@ -40,7 +43,6 @@ export function wireDatabase(config: Config, logger: Logger) {
     await feed.start();
     stops.push(() => feed.stop());
 
-    let migrated = false;
     const checkSchema = async () => {
       const pending = await pendingMigrations(db);
       if (pending.length > 0 && !migrated) {

@@ -16,6 +16,11 @@ export interface DatabaseOptions {
   readonly probeIntervalMs?: number;
   /** Bound on an operator's report (violations, statistics, dashboard), in ms. @default 10000 */
   readonly reportTimeoutMs?: number;
+  /**
+   * Whether migrations are pending now: while they are, an answer naming a missing table,
+   * column, function or schema is StoreNotMigratedError. @default never
+   */
+  readonly migrationsPending?: () => boolean;
 }
 
 /** Connections for operators' reports: a burst of them never takes the decisions' pool. */
@@ -186,12 +191,10 @@ export class Database extends EventEmitter {
           cause: err,
         });
       }
-      const missing = notMigrated(err);
-      if (missing) throw missing;
       if (err instanceof Error && isConnectivityError(err)) {
         throw new StoreUnavailableError(`database unreachable: ${err.message}`, { cause: err });
       }
-      throw err;
+      throw this.answered(err);
     } finally {
       clearTimeout(timer);
     }
@@ -289,12 +292,31 @@ export class Database extends EventEmitter {
         this.markDown(unavailable);
         throw unavailable;
       }
-      // It answered: up, but without this version's schema.
-      this.lastAnswerAt = performance.now();
-      throw notMigrated(err) ?? err;
+      throw this.answered(err);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * What an error the server answered with (not a silence) is passed on as. No session to give
+   * (53300: the server's or the role's connection limit) fails this call as the store unable to
+   * decide, without taking the database for down: the pool's open connections still work. A
+   * table, column, function or schema that is missing while migrations are pending is
+   * StoreNotMigratedError; once migrated, the same answers are this version's own faults and
+   * pass as they are.
+   */
+  private answered(err: unknown): unknown {
+    if (!(err instanceof pg.DatabaseError)) return err;
+    if (err.code === '53300') {
+      return new StoreUnavailableError(`database has no connection to give: ${err.message}`, {
+        cause: err,
+      });
+    }
+    if (MISSING_SCHEMA.has(err.code ?? '') && (this.options.migrationsPending?.() ?? false)) {
+      return new StoreNotMigratedError(`database is not migrated: ${err.message}`, { cause: err });
+    }
+    return err;
   }
 
   private markDown(err: Error): void {
@@ -345,25 +367,17 @@ export class Database extends EventEmitter {
 
 /**
  * SQLSTATEs of a statement naming what the database does not have: a table, column, function
- * or schema. This service's statements name only what its migrations create, so these mean
- * the database is not (fully) migrated.
+ * or schema.
  */
 const MISSING_SCHEMA = new Set(['42P01', '42703', '42883', '3F000']);
-
-/** StoreNotMigratedError for an answer that says the schema is missing, else undefined. */
-function notMigrated(err: unknown): StoreNotMigratedError | undefined {
-  if (!(err instanceof pg.DatabaseError) || !MISSING_SCHEMA.has(err.code ?? '')) return undefined;
-  return new StoreNotMigratedError(`database is not migrated: ${err.message}`, { cause: err });
-}
 
 /** Errors that mean "no answer from the server", as opposed to an answer that is an error. */
 export function isConnectivityError(err: Error): boolean {
   // The server answered with an error of its own (a lock timeout, a bad value): it is there.
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
-    // Class 08: connection exception; 57P0x: the server is shutting down or restarting;
-    // 53300: no session to be had (the server's or the role's connection limit), so no answer.
-    return code.startsWith('08') || code.startsWith('57P0') || code === '53300';
+    // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
+    return code.startsWith('08') || code.startsWith('57P0');
   }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {

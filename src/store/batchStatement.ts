@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { RejectedInputError, StoreUnavailableError } from '../errors.js';
+import { RejectedInputError, StoreNotMigratedError, StoreUnavailableError } from '../errors.js';
 import type { Database } from './Database.js';
 import { DecisionTooLateError } from './DecisionBatcher.js';
 
@@ -87,6 +87,8 @@ function batchError(err: unknown): unknown {
 
 /** Whether a batch's error may come from one of its items (DecisionBatcher `isolate`). */
 export function mayBeAnItems(err: unknown): boolean {
+  // A missing function or table fails every statement alike: splitting would only repeat it.
+  if (err instanceof StoreNotMigratedError) return false;
   return !NOT_FROM_AN_ITEM.test(sqlState(err) ?? '');
 }
 

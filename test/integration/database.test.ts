@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { StoreNotMigratedError, StoreUnavailableError } from '../../src/errors.js';
 import { Database } from '../../src/store/Database.js';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase.js';
 import { waitFor } from '../support/waitFor.js';
@@ -119,51 +120,85 @@ describe('Database', () => {
     }
   });
 
-  it('takes a server with no session to give (its connection limit) as not answering', async () => {
-    // A role of this test's own with room for one session: the limit a busy cluster's
+  it('fails a call the server has no session for (its connection limit), and stays up', async () => {
+    // A role of this test's own with room for two sessions: the limit a busy cluster's
     // max_connections sets for everyone, without filling the cluster other files share.
     const role = `quota_limited_${randomBytes(4).toString('hex')}`;
-    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 1`);
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 2`);
     const url = new URL(db.url);
     url.username = role;
     url.password = 'limited';
-    const seat = await sqlSession(url.toString());
     const limited = new Database({
       url: url.toString(),
       timeoutMs: 1000,
-      poolSize: 2,
+      poolSize: 3,
       logger: silentLogger(),
     });
+    let seat: pg.Client | undefined;
     try {
-      const err = await limited.query('SELECT 1').catch((e: unknown) => e);
-      // StoreUnavailableError is what decisions answer with the failure mode, not INTERNAL.
-      expect(err).toBeInstanceOf(StoreUnavailableError);
-      expect((err as Error).message).toMatch(/too many connections/);
-      expect(limited.available).toBe(false);
-      await seat.end();
-      // The seat is free again: the probe's fresh session finds the server answering.
-      await waitFor(() => limited.available, 5000);
+      // One pooled session, and a seat taken by someone else: the role is at its limit.
+      await limited.query('SELECT 1');
+      seat = await sqlSession(url.toString());
+      const [pooled, extra] = await Promise.all(
+        [1, 2].map((n) =>
+          limited.query(`SELECT pg_sleep(0.3), ${n} AS n`).catch((e: unknown) => e),
+        ),
+      );
+      expect(pooled).toMatchObject({ rowCount: 1 });
+      // The failure mode's error for that call, not INTERNAL; the open session still works,
+      // so the database is not taken for down.
+      expect(extra).toBeInstanceOf(StoreUnavailableError);
+      expect((extra as Error).message).toMatch(/too many connections/);
+      expect(limited.available).toBe(true);
       expect((await limited.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
 
       // Warming more connections than the role may have fails the start, and what did open
       // goes back: closing does not wait for ever on a connection kept out of the pool.
+      await seat.end();
+      await limited.close();
       const warmed = new Database({
         url: url.toString(),
         timeoutMs: 1000,
         poolSize: 3,
         logger: silentLogger(),
       });
-      await limited.close();
-      await expect(warmed.warm()).rejects.toThrow(/too many connections/);
-      const closed = await Promise.race([
-        warmed.close().then(() => true),
-        new Promise((r) => setTimeout(() => r(false), 3000)),
-      ]);
-      expect(closed).toBe(true);
+      try {
+        await expect(warmed.warm()).rejects.toThrow(/too many connections/);
+        const closed = await Promise.race([
+          warmed.close().then(() => true),
+          new Promise((r) => setTimeout(() => r(false), 3000)),
+        ]);
+        expect(closed).toBe(true);
+      } finally {
+        await warmed.close().catch(() => undefined);
+      }
     } finally {
-      await seat.end().catch(() => undefined);
+      await seat?.end().catch(() => undefined);
       await limited.close().catch(() => undefined);
       await db.query(`DROP ROLE ${role}`).catch(() => undefined);
+    }
+  });
+
+  it('takes a missing table for a database not migrated only while migrations are pending', async () => {
+    let pending = true;
+    const schema = new Database({
+      url: db.url,
+      timeoutMs: 1000,
+      poolSize: 1,
+      logger: silentLogger(),
+      migrationsPending: () => pending,
+    });
+    try {
+      const before = await schema.query('SELECT * FROM no_such_table').catch((e: unknown) => e);
+      expect(before).toBeInstanceOf(StoreNotMigratedError);
+      // Migrated: the same answer is this version's own fault, passed on as it is (INTERNAL).
+      pending = false;
+      const after = await schema.query('SELECT * FROM no_such_table').catch((e: unknown) => e);
+      expect(after).toBeInstanceOf(pg.DatabaseError);
+      expect((after as pg.DatabaseError).code).toBe('42P01');
+      expect(schema.available).toBe(true);
+    } finally {
+      await schema.close();
     }
   });
 });
