@@ -15,6 +15,7 @@ import * as quotaMessages from './gen/quota/v1/quota_service.js';
 import { QuotaServiceClient } from './gen/quota/v1/quota_service.js';
 import type { DeepPartial } from './gen/quota/v1/types.js';
 import { toQuotaError } from './errors.js';
+import { closedError } from './batchErrors.js';
 import type { RetryPolicy } from 'cockatiel';
 import { retryPolicy, type RetryOptions } from './retryPolicy.js';
 import { CheckLimitBatcher, type BatchingOptions } from './checkLimitBatcher.js';
@@ -179,7 +180,8 @@ export interface QuotaConnection {
   /**
    * Closes the channel: unary calls in flight fail (QuotaUnavailableError or
    * QuotaCancelledError) and open streams end, as if cancelled. checkLimit calls still waiting
-   * for a batch, never sent, fail at once with QuotaCancelledError.
+   * for a batch, never sent, fail at once with QuotaCancelledError, as does every call made
+   * after close().
    */
   close(): void;
 }
@@ -206,6 +208,7 @@ export function connect(options: ConnectOptions): QuotaConnection {
   });
   const retry = options.retry ?? {};
   const defaults: Defaults = {
+    closed: false,
     streams: new Set(),
     token: options.token,
     deadlineMs,
@@ -260,6 +263,8 @@ export function connect(options: ConnectOptions): QuotaConnection {
     admin: promisify(admin, adminMessages, defaults),
     raw: { quota, admin },
     close() {
+      // Calls made after this get QuotaCancelledError, not grpc-js's plain "channel closed".
+      defaults.closed = true;
       // grpc-js's close() lets open streams run on; they end here.
       for (const cancel of [...defaults.streams]) cancel();
       // Calls waiting for a batch were never sent: grpc-js does not know them.
@@ -270,6 +275,8 @@ export function connect(options: ConnectOptions): QuotaConnection {
 }
 
 interface Defaults {
+  /** Whether close() was called. */
+  closed: boolean;
   /** Cancels of the connection's open streams. */
   streams: Set<() => void>;
   token: string | undefined;
@@ -332,6 +339,10 @@ function unaryAttempt<Res>(
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
+      return;
+    }
+    if (defaults.closed) {
+      reject(closedError());
       return;
     }
     const callOptions: Partial<GrpcCallOptions> = { deadline: Date.now() + deadlineMs };
@@ -416,6 +427,15 @@ function openStream(
 ): QuotaStream<unknown> {
   // Aborted already: no call at all (one cancelled in the tick it starts can leave its socket).
   if (opts.signal?.aborted) return { [Symbol.asyncIterator]: async function* () {}, cancel() {} };
+  if (defaults.closed) {
+    return {
+      // eslint-disable-next-line require-yield -- a stream that fails before its first message
+      [Symbol.asyncIterator]: async function* () {
+        throw closedError();
+      },
+      cancel() {},
+    };
+  }
   const callOptions: Partial<GrpcCallOptions> = {};
   if (opts.deadlineMs !== undefined)
     callOptions.deadline = Date.now() + positiveMs(opts.deadlineMs, 'deadlineMs');
