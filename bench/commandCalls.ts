@@ -14,7 +14,7 @@ import type { Caller, Outcome } from './measure.js';
 
 export const COMMAND_TYPE = 'shell';
 /** Never reports its load: its throttle factor is 1, so nothing is delayed or refused for it. */
-export const HOST = 'bench-executor';
+const HOST = 'bench-executor';
 const USERS = 10_000;
 
 /** The user of call i among the 10,000 (u0..u9999). */

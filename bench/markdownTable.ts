@@ -1,3 +1,7 @@
+/** `v` rounded to `digits` decimals (a figure of a JSON line), or undefined where not measured. */
+export const round = (v: number | undefined, digits = 2): number | undefined =>
+  v === undefined ? undefined : Number(v.toFixed(digits));
+
 /** `v` with `digits` decimals, or "–" where it was not measured. */
 export const fixed = (v: number | undefined, digits: number): string =>
   v === undefined ? '–' : v.toFixed(digits);

@@ -8,33 +8,12 @@
  * transport's limit on this machine; the service is compared with it.
  *
  * Run as a child process by the bench (startServer.ts, `startServer(env, 'no-op')`), with the
- * environment `serve` reads; SIGTERM stops it.
+ * environment `serve` reads, and run as `serve` runs (src/app/serve.ts); SIGTERM stops it.
  */
-import { startApp } from '../src/app/startApp.js';
+import { serve } from '../src/app/serve.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { noopHandlers } from './noopHandlers.js';
 
 const config = loadConfig();
-const logger = createLogger(config.logLevel);
-startApp(config, logger, { quotaHandlers: noopHandlers }).then(
-  (app) => {
-    logger.info({ port: app.port }, 'no-op baseline listening');
-    let stopping = false;
-    process.on('SIGTERM', () => {
-      if (stopping) return;
-      stopping = true;
-      app.stop().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          console.error(err);
-          process.exit(1);
-        },
-      );
-    });
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+await serve(config, createLogger(config.logLevel), { quotaHandlers: noopHandlers });

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { fixed, markdownTable } from './markdownTable.js';
+import { fixed, markdownTable, round } from './markdownTable.js';
 import { checkTargets, peakRss, ratio, type SuiteResults } from './checkTargets.js';
 import { PEER_LABELS } from './runPeerSuite.js';
 import type { ScenarioResult } from './runServerSuite.js';
@@ -44,9 +44,6 @@ function rows(r: SuiteResults): Row[] {
 
 const maxOf = (a: number | undefined, b: number | undefined) =>
   a === undefined ? b : b === undefined ? a : Math.max(a, b);
-
-const round = (v: number | undefined, digits = 2) =>
-  v === undefined ? undefined : Number(v.toFixed(digits));
 
 /** A row's figures: decisions/s at CONCURRENCY in flight, latency and CPU, the ratios. */
 function figures(row: Row) {

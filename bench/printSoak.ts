@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { fixed, markdownTable } from './markdownTable.js';
+import { fixed, markdownTable, round } from './markdownTable.js';
 import { SOAK_RATE, SOAK_SECONDS } from './settings.js';
 import type { RssSample, SoakMinute, SoakResult } from './soak.js';
 
@@ -11,7 +11,7 @@ const GROWTH_BOUND = 1.1;
  * (`early`), against the last 2 minutes (`late`); in a run shorter than 6 minutes each is at
  * most a third of it, so that a short test run has three windows too.
  */
-export function memoryWindows(seconds: number): {
+function memoryWindows(seconds: number): {
   warmUp: number;
   early: readonly [number, number];
   late: readonly [number, number];
@@ -28,8 +28,6 @@ function meanRss(samples: readonly RssSample[], [from, to]: readonly [number, nu
   return inside.length === 0 ? undefined : inside.reduce((a, s) => a + s.rss, 0) / inside.length;
 }
 
-const round = (v: number | undefined, digits = 2) =>
-  v === undefined ? undefined : Number(v.toFixed(digits));
 const mb = (bytes: number | undefined) => round(bytes === undefined ? undefined : bytes / 1e6, 1);
 const span = ([from, to]: readonly [number, number]) => `${round(from, 0)}–${round(to, 0)} s`;
 

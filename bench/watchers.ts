@@ -7,19 +7,18 @@
  * Env: QUOTA_BENCH_WATCHERS (default 500), QUOTA_BENCH_SECONDS (per window, default 10).
  * Run: npm run build && node dist/bench/watchers.js
  */
-import { readFile } from 'node:fs/promises';
 import { connect } from '@quota-authority/client';
 import { openWatchers, type Watchers } from './openWatchers.js';
+import { residentMemory } from './peakRss.js';
 import { cpuTicks, TICKS } from './processCpu.js';
 import { startServer, waitServing } from './startServer.js';
 
 const WATCHERS = Number(process.env['QUOTA_BENCH_WATCHERS'] ?? 500);
 const SECONDS = Number(process.env['QUOTA_BENCH_SECONDS'] ?? 10);
 
+/** Resident memory of `pid` in MiB (VmRSS). */
 async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
+  return ((await residentMemory(pid))?.now ?? 0) / 2 ** 20;
 }
 
 async function measure(pid: number, label: string, received: () => number): Promise<void> {

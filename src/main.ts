@@ -28,32 +28,8 @@ function configOrExit(): Config {
 async function serve(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
-  const { startApp } = await import('./app/startApp.js');
-  const app = await startApp(config, logger).catch((err: unknown) => {
-    logger.fatal({ err }, 'start failed');
-    logger.flush();
-    process.exitCode = 1;
-    return undefined;
-  });
-  if (!app) return;
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'signal received');
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // A closed terminal: the same drain (by default Node would die at once and, no 'exit' event
-  // being emitted, leave an embedded database running).
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  const { serve: run } = await import('./app/serve.js');
+  await run(config, logger);
 }
 
 async function runMigrations(opts: { down?: boolean; count?: string }): Promise<void> {

@@ -5,7 +5,7 @@ import type { QuotaServiceServer } from '../../clients/typescript/src/gen/quota/
 import { Scope } from '../../clients/typescript/src/gen/quota/v1/types.js';
 import type { Logger } from '../log.js';
 import { checkLimitFromProto, checkLimitToProto } from './checkLimitMapping.js';
-import { checkLimitsFromProto, checkLimitsToProto } from './checkLimitsMapping.js';
+import { checkLimitsFromProto, checkLimitsToProto, type ItemFailed } from './checkLimitsMapping.js';
 import { handleUnary } from './handleUnary.js';
 import type { HandlerDeps } from './HandlerDeps.js';
 import { ruleFromProto, ruleToProto, scopeFromProto } from './ruleMapping.js';
@@ -30,7 +30,7 @@ export function limitHandlers(
   const { limits, rules } = services;
   // A check of CheckLimits that fails is counted as a failed call would be (logCalls), and
   // logged when it is a bug.
-  const failed = (err: unknown, code: number, internal: boolean): void => {
+  const failed: ItemFailed = (err, code, internal) => {
     onItemError?.('CheckLimits', code);
     if (internal) logger?.error({ err, method: 'CheckLimits' }, 'internal error');
   };

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { LineBudget } from '../core/LineBudget.js';
+import { LineBudget } from './LineBudget.js';
 import type { Logger } from '../log.js';
 import type { CallObserver } from './CallObserver.js';
 import type { Middleware } from './Middleware.js';

@@ -16,16 +16,12 @@ export class Metrics {
   private readonly itemErrors: Counter<'method' | 'code'>;
   private readonly latency: Histogram<'method'>;
   private readonly batchSizes: Histogram<'store'>;
-  /** Per method: its latency child and its call counters by code (observe). */
-  private readonly callChildren = new Map<
-    string,
-    {
-      readonly latency: Histogram.Internal<'method'>;
-      readonly byCode: Map<number, Counter.Internal>;
-    }
-  >();
-  /** Histogram children by store: decisionBatch builds no label object per batch. */
-  private readonly batchChildren = new Map<string, Histogram.Internal<'store'>>();
+  // Children looked up once per label values: prom-client builds and hashes a label object on
+  // every call otherwise.
+  private readonly callCounters = new Map<string, Map<number, Counter.Internal>>();
+  private readonly itemErrorCounters = new Map<string, Map<number, Counter.Internal>>();
+  private readonly latencies = new Map<string, Histogram.Internal<'method'>>();
+  private readonly batchHistograms = new Map<string, Histogram.Internal<'store'>>();
   private readonly counts = new DecisionCounts();
   private server: Server | undefined;
 
@@ -75,25 +71,15 @@ export class Metrics {
 
   /** Records one finished call; `code` is the numeric gRPC status. */
   observe(method: string, code: number, ms: number): void {
-    // Children looked up once per method and code: prom-client builds and hashes a label
-    // object on every call otherwise.
-    let children = this.callChildren.get(method);
-    if (!children) {
-      children = { latency: this.latency.labels(method), byCode: new Map() };
-      this.callChildren.set(method, children);
-    }
-    let counter = children.byCode.get(code);
-    if (!counter) {
-      counter = this.calls.labels(method, String(code));
-      children.byCode.set(code, counter);
-    }
-    counter.inc();
-    children.latency.observe(ms / 1000);
+    const byCode = child(this.callCounters, method, () => new Map<number, Counter.Internal>());
+    child(byCode, code, () => this.calls.labels(method, String(code))).inc();
+    child(this.latencies, method, () => this.latency.labels(method)).observe(ms / 1000);
   }
 
   /** Counts a check of a batch call answered with an error; `code` is the numeric gRPC status. */
   itemFailed(method: string, code: number): void {
-    this.itemErrors.inc({ method, code: String(code) });
+    const byCode = child(this.itemErrorCounters, method, () => new Map<number, Counter.Internal>());
+    child(byCode, code, () => this.itemErrors.labels(method, String(code))).inc();
   }
 
   /** Counts decisions by rule and result (see DecisionCounts). */
@@ -101,12 +87,7 @@ export class Metrics {
 
   /** Records the size of one decision batch of `store`. */
   decisionBatch(store: string, items: number): void {
-    let child = this.batchChildren.get(store);
-    if (!child) {
-      child = this.batchSizes.labels(store);
-      this.batchChildren.set(store, child);
-    }
-    child.observe(items);
+    child(this.batchHistograms, store, () => this.batchSizes.labels(store)).observe(items);
   }
 
   /**
@@ -193,4 +174,14 @@ function readEach(
       // A figure that cannot be read now is absent from this scrape; the rest answer.
     }
   }
+}
+
+/** The metric child cached under `key` in `cache`, made by `make` the first time. */
+function child<K, C>(cache: Map<K, C>, key: K, make: () => C): C {
+  let found = cache.get(key);
+  if (found === undefined) {
+    found = make();
+    cache.set(key, found);
+  }
+  return found;
 }

@@ -17,16 +17,17 @@ const TOO_LATE = new Set(['57014', '55P03', '40P01', '40001']);
 /**
  * Read-only transaction, insufficient resources, operator intervention (shutdown, crash). Not
  * 53200, out of (shared) memory: a full lock table (a batch of many request_ids, each an
- * advisory lock) is the batch's size, and its halves are decided.
+ * advisory lock) is the batch's size, and its halves are decided. (53300, no connection to be
+ * had, never gets here: Database answers it as StoreUnavailableError.)
  */
-const CANNOT_DECIDE = /^(25006|53[0134]00|57P)/;
+const CANNOT_DECIDE = /^(25006|53[014]00|57P)/;
 
 /**
  * SQLSTATE classes (and codes) that no value of one item can cause: the connection, the
  * server's state (read only, shutting down), the schema, the server itself. A batch refused with
  * one of these is not decided again in parts: every part would be refused the same way.
  */
-const NOT_FROM_AN_ITEM = /^(08|25|28|3D|3F|42|55|57|58|F0|XX)|^53300$/;
+const NOT_FROM_AN_ITEM = /^(08|25|28|3D|3F|42|55|57|58|F0|XX)/;
 
 /**
  * The time left to the deadline, in whole ms, read when pg writes the query to its connection

@@ -1,35 +1,12 @@
 import { createServer } from 'node:net';
-import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  connect,
-  QuotaInvalidArgumentError,
-  QuotaUnavailableError,
-  RateLimitRule,
-  Scope,
-  type ConnectOptions,
-} from '@quota-authority/client';
-import { useTestServer } from '../support/testServer.js';
-import { checkRecorder, recordedConnection } from '../support/checkRecorder.js';
+import { describe, expect, it } from 'vitest';
+import { connect, QuotaInvalidArgumentError, QuotaUnavailableError } from '@quota-authority/client';
+import { checkRecorder, useRecordedServer } from '../support/checkRecorder.js';
 import { TEST_ADMIN_TOKEN } from '../support/tokens.js';
 
 /** Client micro-batching: concurrent checkLimit calls of one connection as CheckLimits calls. */
 
-const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
-
-beforeAll(async () => {
-  await ctx.server.client.admin.upsertRateLimitRule({
-    rule: RateLimitRule.fromPartial({
-      name: 'users-20',
-      scope: Scope.SCOPE_USER,
-      match: '*',
-      limit: 20,
-      window: { seconds: 3600, nanos: 0 },
-    }),
-  });
-});
-
-const client = (rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) =>
-  recordedConnection(ctx.server.address, rec, more);
+const client = useRecordedServer({ QUOTA_DB_TIMEOUT_MS: '5000' });
 
 describe('client batching', () => {
   it('sends concurrent calls as few CheckLimits calls, each caller with its own answer', async () => {

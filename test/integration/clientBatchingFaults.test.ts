@@ -6,7 +6,7 @@ import {
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   connect,
   quotaV1,
@@ -14,13 +14,9 @@ import {
   QuotaCancelledError,
   QuotaDeadlineExceededError,
   QuotaResourceExhaustedError,
-  RateLimitRule,
-  Scope,
   type CheckLimitRequest,
-  type ConnectOptions,
 } from '@quota-authority/client';
-import { useTestServer } from '../support/testServer.js';
-import { checkRecorder, recordedConnection } from '../support/checkRecorder.js';
+import { checkRecorder, useRecordedServer } from '../support/checkRecorder.js';
 
 /**
  * Client micro-batching when something goes wrong (a server answering the wrong number of results,
@@ -133,22 +129,10 @@ describe('client batching: a server that answers wrongly', () => {
 
 // Under the client's maxBatchBytes (48 KiB): a large batch is refused as a whole, each of its
 // checks alone is not.
-const ctx = useTestServer({ QUOTA_DB_TIMEOUT_MS: '5000', QUOTA_MAX_MESSAGE_BYTES: '2048' });
-
-beforeAll(async () => {
-  await ctx.server.client.admin.upsertRateLimitRule({
-    rule: RateLimitRule.fromPartial({
-      name: 'users-20',
-      scope: Scope.SCOPE_USER,
-      match: '*',
-      limit: 20,
-      window: { seconds: 3600, nanos: 0 },
-    }),
-  });
-});
-
-const client = (rec: ReturnType<typeof checkRecorder>, more: Partial<ConnectOptions> = {}) =>
-  recordedConnection(ctx.server.address, rec, { retry: false, ...more });
+const client = useRecordedServer(
+  { QUOTA_DB_TIMEOUT_MS: '5000', QUOTA_MAX_MESSAGE_BYTES: '2048' },
+  { retry: false },
+);
 
 describe('client batching: close()', () => {
   it('rejects the callers waiting for a batch at once, with QuotaCancelledError', async () => {

@@ -1,30 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf } from '../support/childProcesses.js';
 import {
   CheckCommandQuotaRequest,
   RecordExecutionRequest,
 } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { silentLogger } from '../../src/log.js';
-import { migrate } from '../../src/store/migrate.js';
-import {
-  startEmbeddedPostgres,
-  type EmbeddedDatabase,
-} from '../../src/store/startEmbeddedPostgres.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
 import { waitFor } from '../support/waitFor.js';
-import { sqlSession } from '../support/sqlSession.js';
+import { OwnPostgres } from '../support/ownPostgres.js';
 
 // Admitted commands and recorded executions are durable before they are answered: a database
 // killed the moment the last answer arrives has them all after it restarts. Killing a server
 // stops every database on it, so this file runs a PostgreSQL of its own.
 
-let dir: string;
-let db: EmbeddedDatabase | undefined;
+let own: OwnPostgres | undefined;
 let server: TestServer | undefined;
 
 const USER = 'durable-user';
@@ -50,7 +40,7 @@ const record = (s: TestServer, reservationId: string, i: number) =>
 
 /** The postmaster's pid, from line 1 of postmaster.pid in the cluster folder. */
 function postmasterPid(): number {
-  return Number(readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return Number(readFileSync(path.join(own!.dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
 function gone(pid: number): boolean {
@@ -70,22 +60,10 @@ function kill(pid: number): void {
   }
 }
 
-/** A plain client of the restarted database. */
-async function query<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = await sqlSession(db!.url);
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'quota-durable-'));
-  db = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
-  await migrate(db.url, silentLogger());
+  own = await OwnPostgres.start('quota-durable');
   // The claim is durability, not latency: a generous bound keeps a busy box from degrading.
-  server = await startTestServer(db.url, {
+  server = await startTestServer(own.url, {
     QUOTA_DB_TIMEOUT_MS: '5000',
     QUOTA_LOAD_INTERVAL_MS: '600000',
   });
@@ -93,8 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  await db?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await own?.remove();
 });
 
 describe('a database killed with SIGKILL', () => {
@@ -123,7 +100,7 @@ describe('a database killed with SIGKILL', () => {
     // The long-lived processes (WAL writer, checkpointer, backends) are known before the burst:
     // they die within microseconds of the last answer, with nothing written after it.
     const postmaster = postmasterPid();
-    expect(postmaster).toBe(db!.pid);
+    expect(postmaster).toBe(own!.db.pid);
     const before = childrenOf(postmaster);
 
     const checkers = Array.from({ length: 4 }, checker);
@@ -142,17 +119,16 @@ describe('a database killed with SIGKILL', () => {
     expect(new Set(acknowledged).size).toBe(101);
 
     // The same folder and port: the server's pool finds the database again where it was.
-    const port = Number(new URL(db!.url).port);
-    await db!.stop();
+    await own!.db.stop();
     await waitFor(() => [postmaster, ...before, ...later].every(gone), 10_000);
-    db = await startEmbeddedPostgres({ dataDir: dir, port, logger: silentLogger() });
+    await own!.restart();
 
-    const executions = await query<{ id: string; reservation_id: string | null }>(
+    const executions = await own!.query<{ id: string; reservation_id: string | null }>(
       `SELECT id, reservation_id FROM command_executions WHERE user_id = '${USER}'`,
     );
     const stored = new Set(executions.map((x) => x.id));
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
-    const reservations = await query<{ id: string; execution_id: string | null }>(
+    const reservations = await own!.query<{ id: string; execution_id: string | null }>(
       `SELECT id, execution_id FROM command_reservations WHERE user_id = '${USER}'`,
     );
     const reserved = new Map(reservations.map((r) => [r.id, r.execution_id]));
@@ -162,7 +138,7 @@ describe('a database killed with SIGKILL', () => {
     expect(admitted.map((id) => reserved.get(id))).toEqual(settledBy);
     // The usage row was committed with them: one unit per reservation and per execution that
     // had none (all completed), whatever else was in flight when the database died.
-    const [usage] = await query<{ day_used: string }>(
+    const [usage] = await own!.query<{ day_used: string }>(
       `SELECT day_used FROM command_usage WHERE user_id = '${USER}' AND command_type = 'shell'`,
     );
     const unreserved = executions.filter((x) => x.reservation_id === null).length;

@@ -1,8 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
@@ -12,18 +8,12 @@ import {
   typesV1,
   type QuotaConnection,
 } from '@quota-authority/client';
-import { silentLogger } from '../../src/log.js';
-import { migrate } from '../../src/store/migrate.js';
-import {
-  startEmbeddedPostgres,
-  type EmbeddedDatabase,
-} from '../../src/store/startEmbeddedPostgres.js';
 import {
   killServerProcess,
   startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
-import { sqlSession } from '../support/sqlSession.js';
+import { OwnPostgres } from '../support/ownPostgres.js';
 
 // The database stopped (an immediate shutdown: sessions ended, nothing listening) and started
 // again on the same port and data folder, while callers keep deciding on two replicas, one per
@@ -54,9 +44,7 @@ const BACK_WITHIN_MS = 5000;
 const COMMAND_TYPE = 'restart-test';
 const TOKEN = 'database-restart-test-token-0123456789abcdef';
 
-let dir: string;
-let db: EmbeddedDatabase | undefined;
-let port: number;
+let own: OwnPostgres | undefined;
 let open: ServerProcess;
 let closed: ServerProcess;
 const clients = new Map<string, QuotaConnection>();
@@ -76,19 +64,16 @@ interface Call {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'quota-restart-'));
-  db = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
-  port = Number(new URL(db.url).port);
-  await migrate(db.url, silentLogger());
+  own = await OwnPostgres.start('quota-restart');
   // Calls here match only the rule the test writes, not the seeded defaults.
-  await query('DELETE FROM rate_limit_rules', []);
+  await own.query('DELETE FROM rate_limit_rules');
   // The errors of a database going away are expected here: only fatal ones are shown.
   const env = {
     QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS),
     LOG_LEVEL: 'fatal',
     QUOTA_ADMIN_TOKEN: TOKEN,
   };
-  [open, closed] = (await startServerProcesses(db.url, [
+  [open, closed] = (await startServerProcesses(own.url, [
     { ...env, QUOTA_FAILURE_MODE: 'open' },
     { ...env, QUOTA_FAILURE_MODE: 'closed' },
   ])) as [ServerProcess, ServerProcess];
@@ -109,19 +94,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients.values()) c.close();
   for (const p of [open, closed]) if (p) killServerProcess(p);
-  await db?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await own?.remove();
 });
-
-/** Rows of a query against the test's own PostgreSQL. */
-async function query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
-  const client = await sqlSession(db!.url);
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 const codeOf = (err: unknown) => (err instanceof QuotaCallError ? err.code : -1);
 
@@ -162,7 +136,7 @@ describe('a database stopped and started again under load', () => {
     }
 
     // What the restart recovers is what was written since: the load, not the migrations.
-    await query('CHECKPOINT', []);
+    await own!.query('CHECKPOINT');
 
     const calls: Call[] = [];
     /** Request ids and execution ids of the RecordExecution calls answered OK. */
@@ -241,8 +215,8 @@ describe('a database stopped and started again under load', () => {
       // once, nothing is written on the way out, nothing listens on the port until the restart,
       // which recovers from the WAL. What was acknowledged must be in it.
       const stopAt = performance.now();
-      process.kill(db!.pid!, 'SIGQUIT');
-      await db!.stop();
+      process.kill(own!.db.pid!, 'SIGQUIT');
+      await own!.db.stop();
       const downAt = performance.now();
       const answeredWhileDown = () =>
         (['open', 'closed'] as const).every((mode) =>
@@ -255,7 +229,7 @@ describe('a database stopped and started again under load', () => {
       const downFor = () => performance.now() - downAt;
       while (downFor() < DOWN_MS || (!answeredWhileDown() && downFor() < 10_000)) await pause(50);
       const restartAt = performance.now();
-      db = await startEmbeddedPostgres({ dataDir: dir, port, logger: silentLogger() });
+      await own!.restart();
       const backAt = performance.now();
 
       // Keep calling until every replica has answered each decision normally for a while.
@@ -359,7 +333,7 @@ describe('a database stopped and started again under load', () => {
 
     // Every execution answered OK is stored, under the id it was answered with.
     expect(acknowledged.length).toBeGreaterThan(0);
-    const stored = await query<{ id: string; request_id: string }>(
+    const stored = await own!.query<{ id: string; request_id: string }>(
       `SELECT id, split_part(request_key, ':', 2) AS request_id FROM command_executions
         WHERE command_type = $1`,
       [COMMAND_TYPE],

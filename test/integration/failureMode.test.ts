@@ -1,26 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf } from '../support/childProcesses.js';
 import { RateLimitRule, Scope } from '@quota-authority/client';
 import { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
-import { silentLogger } from '../../src/log.js';
-import { migrate } from '../../src/store/migrate.js';
-import {
-  startEmbeddedPostgres,
-  type EmbeddedDatabase,
-} from '../../src/store/startEmbeddedPostgres.js';
 import {
   killServerProcess,
   startServerProcesses,
   type ServerProcess,
 } from '../support/serverProcess.js';
+import { OwnPostgres } from '../support/ownPostgres.js';
 
 // Freezing a server stops every database on it, so this file runs its own PostgreSQL.
-let dir: string;
-let pg: EmbeddedDatabase;
+let own: OwnPostgres | undefined;
 let open: ServerProcess;
 let closed: ServerProcess;
 const TIMEOUT_MS = 250;
@@ -29,20 +19,18 @@ const req = (r: Partial<CheckLimitRequest>) => CheckLimitRequest.fromPartial(r);
 
 /** SIGSTOP/SIGCONT the postmaster and its backends: a server that keeps sockets open, silent. */
 function signalCluster(signal: 'SIGSTOP' | 'SIGCONT'): void {
-  const pid = pg.pid!;
+  const pid = own!.db.pid!;
   const children = childrenOf(pid);
   for (const p of [pid, ...children]) process.kill(p, signal);
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'quota-freeze-'));
-  pg = await startEmbeddedPostgres({ dataDir: dir, logger: silentLogger() });
-  await migrate(pg.url, silentLogger());
+  own = await OwnPostgres.start('quota-freeze');
   // The errors the frozen database causes are expected here: only fatal ones are shown.
   const env = { QUOTA_DB_TIMEOUT_MS: String(TIMEOUT_MS), LOG_LEVEL: 'fatal' };
   // Server processes as operators run them: a server embedded in this test process would also
   // wait whenever the test runner itself is busy (379 ms against 300 seen once).
-  [open, closed] = (await startServerProcesses(pg.url, [
+  [open, closed] = (await startServerProcesses(own.url, [
     { ...env, QUOTA_FAILURE_MODE: 'open' },
     { ...env, QUOTA_FAILURE_MODE: 'closed' },
   ])) as [ServerProcess, ServerProcess];
@@ -58,22 +46,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (pg) signalCluster('SIGCONT');
+  if (own) signalCluster('SIGCONT');
   for (const s of [open, closed]) if (s) killServerProcess(s);
-  await pg?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await own?.remove();
 });
-
-/** Rows of a query against the test's own PostgreSQL. */
-async function pgQuery<R extends pgLib.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pgLib.Client({ connectionString: pg.url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
@@ -135,7 +111,7 @@ describe('a database that stops answering', () => {
       const flushed = await s.client.admin.runTask({ name: 'stats-flush' });
       expect(flushed).toMatchObject({ ran: true, task: { lastError: '' } });
     }
-    const stats = await pgQuery<{ degraded: string }>(
+    const stats = await own!.query<{ degraded: string }>(
       `SELECT coalesce(sum(degraded), 0)::text AS degraded FROM decision_stats
         WHERE kind = 'rule' AND name = '*'`,
     );

@@ -48,3 +48,6 @@ export function batcher(
 
 /** Lets pending promise callbacks and immediates run (fake timers do not advance on their own). */
 export const flush = () => vi.advanceTimersByTimeAsync(0);
+
+/** What a submitted item settled with: its answer, or the error it was rejected with. */
+export const outcome = (p: Promise<string>) => p.catch((e: unknown) => e);

@@ -1,6 +1,14 @@
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { connect, type ConnectOptions, type QuotaConnection } from '@quota-authority/client';
+import { beforeAll } from 'vitest';
+import {
+  connect,
+  RateLimitRule,
+  Scope,
+  type ConnectOptions,
+  type QuotaConnection,
+} from '@quota-authority/client';
 import type { CheckLimitRequest } from '../../clients/typescript/src/gen/quota/v1/quota_service.js';
+import { useTestServer } from './testServer.js';
 import { TEST_ADMIN_TOKEN } from './tokens.js';
 
 /** A call a client sent: its method, and its checks (one for CheckLimit, all of CheckLimits). */
@@ -47,4 +55,28 @@ export function recordedConnection(
     channelOptions: { interceptors: [recorder.interceptor] },
     ...more,
   });
+}
+
+/**
+ * A server of the calling file's own (useTestServer with `env`) whose one rule allows each user
+ * 20 CheckLimit calls an hour (`users-20`), and connections to it recorded by a checkRecorder,
+ * with `defaults` under each connection's own options: returns what opens one.
+ */
+export function useRecordedServer(
+  env: Record<string, string>,
+  defaults: Partial<ConnectOptions> = {},
+): (rec: ReturnType<typeof checkRecorder>, more?: Partial<ConnectOptions>) => QuotaConnection {
+  const ctx = useTestServer(env);
+  beforeAll(async () => {
+    await ctx.server.client.admin.upsertRateLimitRule({
+      rule: RateLimitRule.fromPartial({
+        name: 'users-20',
+        scope: Scope.SCOPE_USER,
+        match: '*',
+        limit: 20,
+        window: { seconds: 3600, nanos: 0 },
+      }),
+    });
+  });
+  return (rec, more = {}) => recordedConnection(ctx.server.address, rec, { ...defaults, ...more });
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OverloadedError } from '../../src/errors.js';
-import { batcher, flush, manualDecide } from '../support/batcherHarness.js';
+import { batcher, flush, manualDecide, outcome } from '../support/batcherHarness.js';
 
 // Items on one shared key count in the order they came: the store decides a batch in its order,
 // so what is asserted is which items each batch holds, and when it is sent.
@@ -8,8 +8,6 @@ import { batcher, flush, manualDecide } from '../support/batcherHarness.js';
 afterEach(() => {
   vi.useRealTimers();
 });
-
-const outcome = (p: Promise<string>) => p.catch((e: unknown) => e);
 
 describe('items on one shared key', () => {
   it('wait behind an earlier item on that key that did not fit in the batch', async () => {

@@ -8,6 +8,7 @@ import {
   batcher as harnessBatcher,
   flush,
   manualDecide,
+  outcome,
   type Item,
 } from '../support/batcherHarness.js';
 
@@ -19,8 +20,6 @@ const batcher = (
   decide: DecisionBatcherOptions<Item, string>['decide'],
   options: Partial<DecisionBatcherOptions<Item, string>> = {},
 ) => harnessBatcher(decide, { answerWithinMs: 100, ...options });
-
-const outcome = (p: Promise<string>) => p.catch((e: unknown) => e);
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { LineBudget } from '../../src/core/LineBudget.js';
+import { LineBudget } from '../../src/grpc/LineBudget.js';
 import { ValidationError } from '../../src/errors.js';
 import type { CallContext } from '../../src/grpc/CallContext.js';
 import { logCalls } from '../../src/grpc/logCalls.js';

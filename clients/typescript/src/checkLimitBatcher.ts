@@ -242,12 +242,9 @@ export class CheckLimitBatcher {
   /** The call failed as a whole: every caller gets its typed error (and may retry). */
   private failed(batch: readonly Waiting[], err: unknown, answered: boolean): void {
     const open = batch.filter((w) => !w.settled());
-    if (err instanceof QuotaCallError && err.code === status.UNIMPLEMENTED) {
-      this.unsupported = true;
-      open.forEach((w) => this.sendAlone(w));
-      return;
-    }
-    if (refusedForSize(err, answered)) {
+    const unimplemented = err instanceof QuotaCallError && err.code === status.UNIMPLEMENTED;
+    if (unimplemented) this.unsupported = true;
+    if (unimplemented || refusedForSize(err, answered)) {
       // Nothing of it was decided: each caller alone gets what it would have got unbatched.
       open.forEach((w) => this.sendAlone(w));
       return;
